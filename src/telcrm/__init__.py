@@ -1,0 +1,3 @@
+"""telcrm: customer-centric support system for telecom operators."""
+
+__version__ = "0.1.0"

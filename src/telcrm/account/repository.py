@@ -1,0 +1,26 @@
+"""All SQL of the account domain."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from telcrm.kit.auth import Context
+from telcrm.kit.documents import DocumentStore
+from telcrm.models import Account, Customer, ReferenceItem
+
+billing_accounts = DocumentStore(Account, kind="BillingAccount")
+party_accounts = DocumentStore(Account, kind="PartyAccount")
+settlement_accounts = DocumentStore(Account, kind="SettlementAccount")
+financial_accounts = DocumentStore(Account, kind="FinancialAccount")
+bill_formats = DocumentStore(ReferenceItem, kind="BillFormat", scoped=False)
+billing_cycles = DocumentStore(ReferenceItem, kind="BillingCycleSpecification", scoped=False)
+presentation_media = DocumentStore(ReferenceItem, kind="BillPresentationMedia", scoped=False)
+
+
+async def next_account_number(ctx: Context) -> int:
+    return int((await ctx.uow.session.execute(text("SELECT nextval('account_number_seq')"))).scalar_one())
+
+
+async def customer_category(ctx: Context, customer_id: str) -> str | None:
+    stmt = select(Customer.category).where(Customer.id == customer_id)
+    return (await ctx.uow.session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,178 @@
+"""The FastAPI application: routers registered explicitly, errors in the TMF shape."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from sqlalchemy import text
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import telcrm
+from telcrm.api import auth, customers
+from telcrm.api.tmf.mechanics import error_response, json_response
+from telcrm.api.tmf.resource import TmfApi
+from telcrm.api.tmf.spec import ACCOUNT, CUSTOMER, PARTY, PARTY_ROLE
+from telcrm.api.tmf.tmf629_customer import router as tmf629
+from telcrm.api.tmf.tmf632_party import router as tmf632
+from telcrm.api.tmf.tmf666_account import router as tmf666
+from telcrm.api.tmf.tmf669_party_role import router as tmf669
+from telcrm.identity.service import TokenCache
+from telcrm.kit.db import Database
+from telcrm.kit.embedded import resolve_database_url
+from telcrm.kit.errors import DomainError
+from telcrm.kit.settings import Settings, get_settings
+from telcrm.worker.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+TMF_APIS: list[TmfApi] = [tmf632.api, tmf629.api, tmf666.api, tmf669.api]
+# Where each event resource lives, for hrefs in events: (api name, event key) -> path.
+RESOURCE_PATHS = {
+    ("party", "individual"): "individual",
+    ("party", "organization"): "organization",
+    ("customer", "customer"): "customer",
+    ("customer", "user"): None,
+    ("partyRole", "partyRole"): "partyRole",
+    ("account", "billingAccount"): "billingAccount",
+    ("account", "partyAccount"): "partyAccount",
+    ("account", "settlementAccount"): "settlementAccount",
+    ("account", "financialAccount"): "financialAccount",
+}
+
+
+def href_builder(base_url: str):  # type: ignore[no-untyped-def]
+    bases = {api.name: api.base for api in TMF_APIS}
+
+    def href_for(api: str, resource_type: str, id_: str) -> str | None:
+        path = RESOURCE_PATHS.get((api, resource_type))
+        if path is None or api not in bases:
+            return None
+        return f"{base_url.rstrip('/')}{bases[api]}/{path}/{id_}"
+
+    return href_for
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if db is None:
+            url = resolve_database_url(settings.database_url, settings.data_dir)
+            app.state.db = Database(url, pool_size=settings.db_pool_size)
+        task = None
+        if settings.run_dispatcher:
+            dispatcher = Dispatcher(
+                app.state.db,
+                href_builder(settings.base_url),
+                max_attempts=settings.delivery_max_attempts,
+                timeout=settings.delivery_timeout_seconds,
+                interval=settings.sweeper_interval_seconds,
+            )
+            task = asyncio.create_task(dispatcher.run_forever())
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await dispatcher.close()
+            if db is None:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="telcrm",
+        version=telcrm.__version__,
+        description="Customer-centric support system for telecom operators: TM Forum Open APIs "
+        "(TMF632 Party, TMF629 Customer, TMF666 Account, TMF669 Party Role), customer 360 and search. "
+        "Authenticate with `Authorization: Bearer <API key or session token>`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.token_cache = TokenCache(settings.auth_cache_seconds)
+    if db is not None:
+        app.state.db = db
+
+    for api in TMF_APIS:
+        app.include_router(api.router)
+    app.include_router(customers.router)
+    app.include_router(auth.router)
+
+    @app.get("/health", tags=["Health"], summary="Liveness and database check (no authentication)")
+    async def health(request: Request) -> Response:
+        try:
+            async with request.app.state.db.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # the point of a health check is to report this, not to fail
+            return json_response({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+        return json_response({"status": "ok", "version": telcrm.__version__})
+
+    _install_error_handlers(app)
+    _install_openapi(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        reason = {
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            409: "Conflict",
+            415: "Unsupported Media Type",
+        }.get(exc.status, "Error")
+        response = error_response(exc.status, exc.code, reason, exc.message, exc.field)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", []) if p not in ("query", "path", "body", "header")]
+        field = ".".join(loc) or "request"
+        return error_response(400, "INVALID_VALUE", "Bad Request", f"{field}: {first.get('msg', 'invalid')}", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        reasons = {404: "Not Found", 405: "Method Not Allowed"}
+        return error_response(
+            exc.status_code, str(exc.status_code), reasons.get(exc.status_code, "Error"), str(exc.detail)
+        )
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        log.warning("database refused a value: %s", exc.orig)
+        return error_response(400, "INVALID_VALUE", "Bad Request", "a value is out of the range the database accepts")
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "INTERNAL_ERROR", "Internal Server Error", "the server failed; it has been logged")
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for spec in (PARTY, CUSTOMER, ACCOUNT, PARTY_ROLE):
+            components.update(spec.openapi_schemas())
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

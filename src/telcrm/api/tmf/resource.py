@@ -1,0 +1,184 @@
+"""One function gives a TMF resource its five operations with the common mechanics.
+
+Every resource router is built here: list (filtering, ``fields``, ``offset``/``limit``,
+``X-Total-Count``/``X-Result-Count``), create (spec validation, 201 + ``Location``), read,
+merge-patch (both content types), delete (204). Services receive and return TMF documents
+without ``href``; hrefs are the edge's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from telcrm.api.deps import current_caller, settings, transaction
+from telcrm.api.tmf.mechanics import JSON_TYPES, json_response, parse_fields, project, read_object
+from telcrm.api.tmf.spec import TmfSpec
+from telcrm.kit.auth import Caller, Context
+from telcrm.kit.errors import ValidationFailed
+from telcrm.kit.query import ListQuery, parse_list_query
+
+Doc = dict[str, Any]
+
+
+class ResourceService(Protocol):
+    async def list(self, ctx: Context, query: ListQuery) -> tuple[list[Doc], int]: ...
+    async def get(self, ctx: Context, id_: str) -> Doc: ...
+    async def create(self, ctx: Context, data: Doc) -> Doc: ...
+    async def patch(self, ctx: Context, id_: str, patch: Doc, check: Callable[[Doc], None]) -> Doc: ...
+    async def delete(self, ctx: Context, id_: str) -> None: ...
+
+
+@dataclass
+class TmfApi:
+    name: str  # the event "api" name, e.g. "party"
+    base: str  # e.g. "/tmf-api/party/v4"
+    spec: TmfSpec
+    title: str
+
+    def __post_init__(self) -> None:
+        self.router = APIRouter(prefix=self.base, tags=[self.title])
+
+    def href(self, request: Request, path: str, id_: str) -> str:
+        return f"{str(request.base_url).rstrip('/')}{self.base}/{path}/{id_}"
+
+
+def _error_responses(spec: TmfSpec, *codes: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        code: {"description": "TMF Error", "content": {"application/json": {"schema": spec.ref("Error")}}}
+        for code in codes
+    }
+
+
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceService) -> None:
+    spec, router = api.spec, api.router
+    read_only = spec.read_only(type_name) | {"id", "href"}
+    create_schema = f"{type_name}_Create"
+    update_schema = f"{type_name}_Update" if f"{type_name}_Update" in spec.definitions else create_schema
+
+    def render(request: Request, doc: Doc, fields: set[str] | None = None) -> Doc:
+        out = {"href": api.href(request, path, doc["id"]), **doc}
+        return project(out, fields)
+
+    def body_doc(schema: str, content_types: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "requestBody": {
+                "required": True,
+                "content": {ct: {"schema": spec.ref(schema)} for ct in content_types},
+            }
+        }
+
+    @router.get(
+        f"/{path}",
+        name=f"list{type_name}",
+        summary=f"List or find {type_name} objects",
+        responses={
+            200: {"content": {"application/json": {"schema": {"type": "array", "items": spec.ref(type_name)}}}},
+            **_error_responses(spec, 400, 401, 403),
+        },
+    )
+    async def list_resources(
+        request: Request,
+        caller: Caller = Depends(current_caller),
+        fields: str | None = Query(None, description="Comma-separated attributes to return"),
+        offset: int | None = Query(None, ge=0, description="First item to return"),
+        limit: int | None = Query(None, ge=0, le=1000, description="Items per page"),
+    ) -> Response:
+        cfg = settings(request)
+        query = parse_list_query(
+            list(request.query_params.multi_items()),
+            default_limit=cfg.default_page_size,
+            max_limit=cfg.max_page_size,
+        )
+        selected = parse_fields(fields)
+        async with transaction(request, caller) as ctx:
+            docs, total = await service.list(ctx, query)
+        items = [render(request, d, selected) for d in docs]
+        return json_response(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
+
+    @router.post(
+        f"/{path}",
+        name=f"create{type_name}",
+        summary=f"Create a {type_name}",
+        status_code=201,
+        openapi_extra=body_doc(create_schema, ("application/json",)),
+        responses={
+            201: {"content": {"application/json": {"schema": spec.ref(type_name)}}},
+            **_error_responses(spec, 400, 401, 403, 409),
+        },
+    )
+    async def create_resource(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+        data = await read_object(request)
+        for key in ("id", "href"):
+            if key in data:
+                raise ValidationFailed(f"{key} is assigned by the server", field=key)
+        spec.validate(create_schema, data)
+        async with transaction(request, caller) as ctx:
+            doc = await service.create(ctx, data)
+        out = render(request, doc)
+        return json_response(out, status=201, headers={"Location": out["href"]})
+
+    @router.get(
+        f"/{path}/{{id}}",
+        name=f"retrieve{type_name}",
+        summary=f"Retrieve a {type_name} by id",
+        responses={
+            200: {"content": {"application/json": {"schema": spec.ref(type_name)}}},
+            **_error_responses(spec, 400, 401, 403, 404),
+        },
+    )
+    async def get_resource(
+        id: str,
+        request: Request,
+        caller: Caller = Depends(current_caller),
+        fields: str | None = Query(None, description="Comma-separated attributes to return"),
+    ) -> Response:
+        selected = parse_fields(fields)
+        async with transaction(request, caller) as ctx:
+            doc = await service.get(ctx, id)
+        return json_response(render(request, doc, selected))
+
+    @router.patch(
+        f"/{path}/{{id}}",
+        name=f"patch{type_name}",
+        summary=f"Update a {type_name} (JSON merge patch)",
+        openapi_extra=body_doc(update_schema, JSON_TYPES),
+        responses={
+            200: {"content": {"application/json": {"schema": spec.ref(type_name)}}},
+            **_error_responses(spec, 400, 401, 403, 404, 409),
+        },
+    )
+    async def patch_resource(id: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+        patch = await read_object(request, allowed=JSON_TYPES)
+        for key in sorted(read_only & set(patch)):
+            raise ValidationFailed(f"{key} cannot be changed", field=key)
+        spec.validate(update_schema, _strip_nulls(patch))
+
+        def check(merged: Doc) -> None:
+            spec.validate(create_schema, {k: v for k, v in merged.items() if k not in read_only})
+
+        async with transaction(request, caller) as ctx:
+            doc = await service.patch(ctx, id, patch, check)
+        return json_response(render(request, doc))
+
+    @router.delete(
+        f"/{path}/{{id}}",
+        name=f"delete{type_name}",
+        summary=f"Delete a {type_name}",
+        status_code=204,
+        responses=_error_responses(spec, 400, 401, 403, 404, 409),
+    )
+    async def delete_resource(id: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+        async with transaction(request, caller) as ctx:
+            await service.delete(ctx, id)
+        return Response(status_code=204)

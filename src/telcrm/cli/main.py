@@ -1,0 +1,158 @@
+"""The ``telcrm`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from telcrm.kit.embedded import resolve_database_url, stop_embedded
+from telcrm.kit.settings import get_settings
+
+app = typer.Typer(help="telcrm: customer-centric support system for telecom operators", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for system clients", no_args_is_help=True)
+db_app = typer.Typer(help="The embedded database server", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _database_url() -> str:
+    settings = get_settings()
+    url = resolve_database_url(settings.database_url, settings.data_dir)
+    # Server workers and child processes use the same database without starting it again.
+    os.environ["TELCRM_DATABASE_URL"] = url
+    return url
+
+
+def _migrate(url: str) -> None:
+    from telcrm.migrations import upgrade
+
+    upgrade(url)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    url = _database_url()
+    _migrate(url)
+    console.print("[green]database is up to date[/green]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes")] = 1,
+) -> None:
+    """Migrate, then serve the API (docs at /docs)."""
+    url = _database_url()
+    _migrate(url)
+    _serve(host, port, workers)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "telcrm.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: Annotated[int, typer.Option(help="How many customers to generate")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 42,
+) -> None:
+    """Write deterministic, realistic demo data with bulk COPY."""
+    from telcrm.demo.generator import generate
+
+    url = _database_url()
+    _migrate(url)
+    generate(url, customers=customers, seed=seed, console=console)
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="Customers to generate when the database is empty")] = 2000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Migrate, load demo data and staff logins if the database is empty, print the logins, serve."""
+    from telcrm.demo.generator import generate, is_empty
+    from telcrm.demo.staff import DEMO_PASSWORD, ensure_staff
+
+    url = _database_url()
+    _migrate(url)
+    if is_empty(url):
+        generate(url, customers=customers, seed=42, console=console)
+    logins, admin_key = asyncio.run(ensure_staff(url))
+    console.rule("telcrm demo")
+    console.print(f"Web API docs:  http://{host}:{port}/docs")
+    console.print(
+        f"Log in:        POST http://{host}:{port}/api/auth/login  with a username below and "
+        f"password [bold]{DEMO_PASSWORD}[/bold]"
+    )
+    for username, role, note in logins:
+        console.print(f"  {username:<12} {role:<16} {note}")
+    if admin_key:
+        console.print(f"Admin API key (shown once): [bold]{admin_key}[/bold]")
+    console.print(
+        f"Try:  curl -H 'Authorization: Bearer <token>' 'http://{host}:{port}/api/customers/search?q=13800000000'"
+    )
+    _serve(host, port, 1)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="Who the key is for, e.g. billing-system")],
+    role: Annotated[str, typer.Option(help="admin, system, back_office, agent, ...")] = "system",
+) -> None:
+    """Create a system client with ROLE and print its new key alone on the last line."""
+    from telcrm.identity import service as identity
+    from telcrm.kit.db import Database
+    from telcrm.kit.errors import DomainError
+
+    url = _database_url()
+    _migrate(url)
+
+    async def run() -> str:
+        db = Database(url, pool_size=1)
+        try:
+            async with db.unit_of_work() as uow:
+                return await identity.create_api_key(uow.session, name=name, role=role)
+        finally:
+            await db.dispose()
+
+    try:
+        key = asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"API key for {name} ({role}); keep it, it is not shown again:")
+    print(key)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server."""
+    settings = get_settings()
+    if settings.database_url:
+        console.print("TELCRM_DATABASE_URL is set: there is no embedded server to stop")
+        return
+    stop_embedded(settings.data_dir)
+    console.print("embedded database stopped")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,39 @@
+"""All SQL of the customer domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+
+from telcrm.kit.auth import Context
+from telcrm.kit.documents import DocumentStore
+from telcrm.models import Account, Customer, CustomerUser, Party, PartyRole
+
+customers = DocumentStore(Customer)
+users = DocumentStore(CustomerUser)
+
+
+async def next_customer_number(ctx: Context) -> int:
+    return int((await ctx.uow.session.execute(text("SELECT nextval('customer_number_seq')"))).scalar_one())
+
+
+async def party_body(ctx: Context, party_id: str) -> dict[str, Any] | None:
+    return (await ctx.uow.session.execute(select(Party.body).where(Party.id == party_id))).scalar_one_or_none()
+
+
+async def propagate_scope(ctx: Context, customer: Customer) -> None:
+    """Keep the scope columns of everything the customer owns equal to the customer's."""
+    values = {"dealer_id": customer.dealer_id, "manager_id": customer.manager_id}
+    session = ctx.uow.session
+    for model in (Account, CustomerUser, PartyRole, Party):
+        await session.execute(update(model).where(model.customer_id == customer.id).values(**values))
+    if customer.party_id:
+        await session.execute(
+            update(Party).where(Party.id == customer.party_id).values(customer_id=customer.id, **values)
+        )
+
+
+async def active_user_count(ctx: Context, customer_id: str) -> int:
+    stmt = select(func.count()).where(CustomerUser.customer_id == customer_id, CustomerUser.status == "active")
+    return int((await ctx.uow.session.execute(stmt)).scalar_one())

@@ -1,0 +1,1 @@
+"""Shared mechanics used by every domain: settings, database, errors, ids, outbox, auth, audit."""

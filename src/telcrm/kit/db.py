@@ -1,0 +1,89 @@
+"""Database engine, sessions and the unit of work.
+
+One request or job is one transaction, committed at the edge (the request dependency or the
+job runner). Domain code flushes; it never commits. Anything that must happen only once the
+data is durable (event delivery, callbacks, cache invalidation) is registered with
+``UnitOfWork.after_commit`` and runs after the commit, or never if the transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+
+class Database:
+    """The engines for one PostgreSQL database: async for the app, sync for COPY and Alembic."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._sync: Engine | None = None
+
+    @property
+    def sync_engine(self) -> Engine:
+        if self._sync is None:
+            self._sync = create_engine(self.url, pool_size=2)
+        return self._sync
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction that commits when the block ends normally and rolls back otherwise."""
+        async with self.sessions() as session:
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+            except BaseException:
+                await uow.rollback()
+                raise
+            else:
+                await uow.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self._sync is not None:
+            self._sync.dispose()
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    _after_commit: list[AfterCommit] = field(default_factory=list)
+    committed: bool = False
+
+    def after_commit(self, hook: AfterCommit) -> None:
+        """Run ``hook`` once the transaction has committed; dropped if it rolls back."""
+        self._after_commit.append(hook)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self.committed = True
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # a hook failing must not turn a committed request into an error
+                log.exception("after-commit hook failed")
+
+    async def rollback(self) -> None:
+        self._after_commit.clear()
+        await self.session.rollback()

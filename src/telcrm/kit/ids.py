@@ -1,0 +1,25 @@
+"""Identifiers: time-ordered UUIDs for most resources, readable numbers for customers and accounts."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+
+def new_id() -> str:
+    """A UUID whose first 48 bits are the time in ms (UUIDv7 layout): index-friendly inserts."""
+    ms = int(time.time() * 1000)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | rand
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def customer_number(n: int) -> str:
+    return f"C{n:010d}"
+
+
+def account_number(n: int) -> str:
+    return f"A{n:010d}"

@@ -1,0 +1,124 @@
+"""The outbox: events are rows written in the business transaction, delivered after commit.
+
+``emit`` writes the event and one delivery row per matching hub listener in the caller's
+transaction, and registers an after-commit hook that wakes the dispatcher. If the
+transaction rolls back, neither the event nor its deliveries exist and nobody is woken. A
+sweeper (``telcrm.worker.dispatcher``) redelivers whatever is still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import insert, select
+
+from telcrm.kit.auth import Context
+from telcrm.kit.errors import ValidationFailed
+from telcrm.kit.ids import new_id
+from telcrm.models import Delivery, HubSubscription, OutboxEvent
+
+
+class _Signal:
+    """Wakes the in-process dispatcher; set from after-commit hooks."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def event(self) -> asyncio.Event:
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def notify(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+
+delivery_signal = _Signal()
+
+
+def parse_hub_query(query: str | None) -> list[tuple[str, set[str]]]:
+    """``eventType=A,B&event.customer.status=active`` as ``[(name, {values})]``."""
+    if not query or not query.strip():
+        return []
+    terms: list[tuple[str, set[str]]] = []
+    for name, value in parse_qsl(query.replace(" ", ""), keep_blank_values=True, strict_parsing=False):
+        if not name or not value:
+            raise ValidationFailed(f"hub query term {name!r} needs a value", field="query")
+        if name != "eventType" and not name.startswith("event."):
+            raise ValidationFailed(
+                f"hub query term {name!r}: use eventType=... or event.<resource>.<attribute>=...",
+                field="query",
+            )
+        terms.append((name, set(value.split(","))))
+    if not terms:
+        raise ValidationFailed("hub query is not of the form name=value[&name=value]", field="query")
+    return terms
+
+
+def _lookup(doc: Any, path: list[str]) -> list[str]:
+    if not path:
+        if isinstance(doc, list):
+            return [v for item in doc for v in _lookup(item, [])]
+        return [str(doc).lower() if isinstance(doc, bool) else str(doc)]
+    if isinstance(doc, list):
+        return [v for item in doc for v in _lookup(item, path)]
+    if isinstance(doc, dict) and path[0] in doc:
+        return _lookup(doc[path[0]], path[1:])
+    return []
+
+
+def query_matches(query: str | None, event_type: str, event: dict[str, Any]) -> bool:
+    try:
+        terms = parse_hub_query(query)
+    except ValidationFailed:
+        return False
+    for name, values in terms:
+        if name == "eventType":
+            if event_type not in values:
+                return False
+        elif not values.intersection(_lookup(event, name.split(".")[1:])):
+            return False
+    return True
+
+
+async def emit(
+    ctx: Context,
+    *,
+    api: str,
+    event_type: str,
+    resource_type: str,
+    resource: dict[str, Any],
+    customer_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Record ``event_type`` about ``resource`` (its TMF document) for delivery after commit."""
+    session = ctx.uow.session
+    event_body = {resource_type: resource}
+    payload = {"event": event_body, **(extra or {})}
+    event_pk = (
+        await session.execute(
+            insert(OutboxEvent)
+            .values(
+                event_id=new_id(),
+                api=api,
+                event_type=event_type,
+                resource_type=resource_type,
+                resource_id=str(resource.get("id")),
+                customer_id=customer_id,
+                payload=payload,
+                created_at=datetime.now(UTC),
+            )
+            .returning(OutboxEvent.id)
+        )
+    ).scalar_one()
+    subscriptions = (
+        await session.execute(select(HubSubscription.id, HubSubscription.query).where(HubSubscription.api == api))
+    ).all()
+    targets = [s.id for s in subscriptions if query_matches(s.query, event_type, event_body)]
+    if targets:
+        await session.execute(insert(Delivery), [{"event_id": event_pk, "subscription_id": t} for t in targets])
+        ctx.uow.after_commit(delivery_signal.notify)

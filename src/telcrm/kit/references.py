@@ -1,0 +1,75 @@
+"""Loose TMF references (EntityRef): linked when they resolve here, kept as external otherwise.
+
+Ids are unique across all resource tables, so one look-up tells what an id names. A reference
+that resolves to an object of the wrong kind is an error; one that does not resolve is kept
+as the client sent it and shown as unresolved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import literal, select, union_all
+
+from telcrm.kit.auth import Context
+from telcrm.kit.errors import Forbidden, WrongReference
+from telcrm.models import Account, Customer, CustomerUser, Party, PartyRole, ReferenceItem
+
+
+@dataclass(frozen=True)
+class Resolved:
+    id: str
+    kind: str  # Individual, Organization, Customer, BillingAccount, PartyRole, User, BillFormat, ...
+    customer_id: str | None
+    dealer_id: str | None
+    manager_id: str | None
+
+
+async def resolve(ctx: Context, id_: str) -> Resolved | None:
+    if not isinstance(id_, str) or not id_ or len(id_) > 40:
+        return None
+    none = literal(None)
+    queries = [
+        select(Party.id, Party.kind, Party.customer_id, Party.dealer_id, Party.manager_id).where(Party.id == id_),
+        select(Customer.id, literal("Customer"), Customer.customer_id, Customer.dealer_id, Customer.manager_id).where(
+            Customer.id == id_
+        ),
+        select(Account.id, Account.kind, Account.customer_id, Account.dealer_id, Account.manager_id).where(
+            Account.id == id_
+        ),
+        select(
+            PartyRole.id, literal("PartyRole"), PartyRole.customer_id, PartyRole.dealer_id, PartyRole.manager_id
+        ).where(PartyRole.id == id_),
+        select(
+            CustomerUser.id, literal("User"), CustomerUser.customer_id, CustomerUser.dealer_id, CustomerUser.manager_id
+        ).where(CustomerUser.id == id_),
+        select(ReferenceItem.id, ReferenceItem.kind, none, none, none).where(ReferenceItem.id == id_),
+    ]
+    row = (await ctx.uow.session.execute(union_all(*queries))).first()
+    if row is None:
+        return None
+    return Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
+
+
+async def check(ctx: Context, ref: Any, field: str, allowed: set[str], *, scoped: bool = True) -> Resolved | None:
+    """Resolve ``ref`` (an EntityRef dict); error if it names the wrong kind or out-of-scope data."""
+    if not isinstance(ref, dict) or "id" not in ref:
+        return None
+    found = await resolve(ctx, ref["id"])
+    if found is None:
+        return None
+    if found.kind not in allowed:
+        raise WrongReference(
+            f"{field} refers to {found.kind} {found.id}; expected {' or '.join(sorted(allowed))}",
+            field=f"{field}.id",
+        )
+    referred = ref.get("@referredType")
+    if isinstance(referred, str) and referred and referred not in (found.kind, "Party", "Account", "PartyRole"):
+        raise WrongReference(
+            f"{field}.@referredType is {referred} but {found.id} is {found.kind}", field=f"{field}.@referredType"
+        )
+    owned = found.customer_id or found.dealer_id or found.manager_id
+    if scoped and owned and not ctx.caller.scope.admits(found.customer_id, found.dealer_id, found.manager_id):
+        raise Forbidden(f"{field} refers to a record outside your portfolio", field=f"{field}.id")
+    return found

@@ -1,0 +1,28 @@
+"""SQLAlchemy tables, one module per aggregate. Importing this package registers them all."""
+
+from telcrm.models.account import Account, ReferenceItem
+from telcrm.models.audit import AuditEntry
+from telcrm.models.base import Base
+from telcrm.models.customer import Customer, CustomerUser
+from telcrm.models.identity import AccessToken, Principal
+from telcrm.models.outbox import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
+from telcrm.models.party import Party, PartyRole
+from telcrm.models.search import SearchKey
+
+__all__ = [
+    "AccessToken",
+    "Account",
+    "AuditEntry",
+    "Base",
+    "Customer",
+    "CustomerUser",
+    "Delivery",
+    "DeliveryAttempt",
+    "HubSubscription",
+    "OutboxEvent",
+    "Party",
+    "PartyRole",
+    "Principal",
+    "ReferenceItem",
+    "SearchKey",
+]
