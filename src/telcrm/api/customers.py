@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from telcrm.api.deps import current_caller, transaction
+from telcrm.api.deps import current_caller, reading, transaction
 from telcrm.api.tmf.mechanics import JSON_TYPES, json_response, read_object
 from telcrm.customer import service, view
 from telcrm.kit.auth import Caller
@@ -36,14 +36,14 @@ async def search_customers(
     limit: int = Query(20, ge=1, le=100),
     caller: Caller = Depends(current_caller),
 ) -> Response:
-    async with transaction(request, caller) as ctx:
+    async with reading(request, caller) as ctx:
         items, total = await search.search_customers(ctx, q, offset, limit)
     return json_response(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
 
 
 @router.get("/{id}/360", summary="Everything about one customer in one call")
 async def customer_360(id: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
-    async with transaction(request, caller) as ctx:
+    async with reading(request, caller) as ctx:
         body = await view.customer_360_json(ctx, id)
     return Response(content=body, media_type="application/json")
 
@@ -56,7 +56,7 @@ async def customer_audit(
     limit: int = Query(50, ge=1, le=500),
     caller: Caller = Depends(current_caller),
 ) -> Response:
-    async with transaction(request, caller) as ctx:
+    async with reading(request, caller) as ctx:
         items = await view.audit_trail(ctx, id, offset, limit)
     return json_response(items)
 
@@ -71,7 +71,7 @@ async def list_users(
 ) -> Response:
     from telcrm.models import CustomerUser
 
-    async with transaction(request, caller) as ctx:
+    async with reading(request, caller) as ctx:
         await service.customers.get(ctx, id)
         rows, total = await service.users.store.list(
             ctx, ListQuery(offset=offset, limit=limit), extra=[CustomerUser.customer_id == id]

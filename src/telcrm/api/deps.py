@@ -43,3 +43,10 @@ async def transaction(request: Request, caller: Caller, channel: str = "api") ->
     """The request's unit of work: committed when the block ends, rolled back on any error."""
     async with database(request).unit_of_work() as uow:
         yield Context(uow=uow, caller=caller, channel=channel)
+
+
+@asynccontextmanager
+async def reading(request: Request, caller: Caller, channel: str = "api") -> AsyncIterator[Context]:
+    """For requests that only read: no transaction round trips, nothing to commit."""
+    async with database(request).read_only() as uow:
+        yield Context(uow=uow, caller=caller, channel=channel)

@@ -66,6 +66,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
     )
 
 

@@ -28,10 +28,14 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
-        )
+        self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Reads get their own pool of autocommit connections: no BEGIN/COMMIT round trips and no
+        # isolation-level switching per checkout.
+        self.read_engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size // 2, isolation_level="AUTOCOMMIT"
+        )
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._sync: Engine | None = None
 
     @property
@@ -53,8 +57,15 @@ class Database:
             else:
                 await uow.commit()
 
+    @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work for reads: autocommit, so no BEGIN/COMMIT round trips; never commits."""
+        async with self.read_sessions() as session:
+            yield UnitOfWork(session)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.read_engine.dispose()
         if self._sync is not None:
             self._sync.dispose()
 

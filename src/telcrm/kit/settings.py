@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     default_page_size: int = Field(default=20, ge=1, le=1000)
     max_page_size: int = Field(default=1000, ge=1, le=10000)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=16, ge=1, le=200)
     # Event delivery to hub listeners.
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)
     delivery_timeout_seconds: float = Field(default=5.0, gt=0, le=120)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from telcrm.api.deps import current_caller, settings, transaction
+from telcrm.api.deps import current_caller, reading, settings, transaction
 from telcrm.api.tmf.mechanics import JSON_TYPES, json_response, parse_fields, project, read_object
 from telcrm.api.tmf.spec import TmfSpec
 from telcrm.kit.auth import Caller, Context
@@ -101,7 +101,7 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
             max_limit=cfg.max_page_size,
         )
         selected = parse_fields(fields)
-        async with transaction(request, caller) as ctx:
+        async with reading(request, caller) as ctx:
             docs, total = await service.list(ctx, query)
         items = [render(request, d, selected) for d in docs]
         return json_response(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
@@ -144,7 +144,7 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
         fields: str | None = Query(None, description="Comma-separated attributes to return"),
     ) -> Response:
         selected = parse_fields(fields)
-        async with transaction(request, caller) as ctx:
+        async with reading(request, caller) as ctx:
             doc = await service.get(ctx, id)
         return json_response(render(request, doc, selected))
 
