@@ -40,16 +40,19 @@ def _plain(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(worker_id: str) -> str:
+def database_url(worker_id: str) -> Iterator[str]:
+    """A fresh, migrated database for this test process (one per xdist worker), dropped after."""
     admin = _admin_url()
-    name = f"telcrm_test_{worker_id}"
+    name = f"telcrm_test_{worker_id}_{os.getpid()}"
     with psycopg.connect(_plain(admin), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     base, _, query = admin.partition("?")
     url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
     upgrade(url)
-    return url
+    yield url
+    with psycopg.connect(_plain(admin), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

