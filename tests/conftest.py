@@ -74,10 +74,10 @@ class Sql:
         self.conn = psycopg.connect(_plain(url), autocommit=True)
 
     def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        return self.conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return self.conn.execute(query, params or None).fetchall()  # type: ignore[arg-type]
 
     def value(self, query: str, *params: Any) -> Any:
-        row = self.conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = self.conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
         return row[0] if row else None
 
     def count(self, table: str, where: str = "TRUE", *params: Any) -> int:
