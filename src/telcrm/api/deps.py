@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from telcrm.identity import service as identity
 from telcrm.kit.auth import Caller, Context, hash_secret
 from telcrm.kit.db import Database
-from telcrm.kit.errors import Unauthenticated
+from telcrm.kit.errors import Unauthenticated, ValidationFailed
 from telcrm.kit.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="An API key or a login session token")
@@ -38,11 +38,24 @@ async def current_caller(request: Request) -> Caller:
         return await identity.authenticate(session, token, cache)
 
 
+# Channels a client may name in the ``X-Channel`` header; recorded with every change (audit).
+CHANNELS = frozenset({"api", "hall", "webHall", "callCenter", "dealer", "accountManager", "sms", "mobileApp"})
+
+
+def channel_of(request: Request, default: str = "api") -> str:
+    named = request.headers.get("x-channel")
+    if named is None:
+        return default
+    if named not in CHANNELS:
+        raise ValidationFailed(f"X-Channel must be one of {', '.join(sorted(CHANNELS))}", field="X-Channel")
+    return named
+
+
 @asynccontextmanager
-async def transaction(request: Request, caller: Caller, channel: str = "api") -> AsyncIterator[Context]:
+async def transaction(request: Request, caller: Caller, channel: str | None = None) -> AsyncIterator[Context]:
     """The request's unit of work: committed when the block ends, rolled back on any error."""
     async with database(request).unit_of_work() as uow:
-        yield Context(uow=uow, caller=caller, channel=channel)
+        yield Context(uow=uow, caller=caller, channel=channel or channel_of(request))
 
 
 @asynccontextmanager
