@@ -96,6 +96,8 @@ class CustomerService(DocumentService[Customer]):
                 raise ValidationFailed("a new customer is prospect or active", field="status")
         if status not in STATUSES:
             raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
+        if status in ("suspended", "terminated") and not doc.get("statusReason"):  # also when only the reason goes
+            raise ValidationFailed(f"say why the customer is {status} (statusReason)", field="statusReason")
         activating = status == "active" and (row is None or row.status == "prospect")
         if activating and party is not None and not await self._real_name(ctx, party.id):
             raise ValidationFailed(
@@ -158,6 +160,10 @@ class CustomerService(DocumentService[Customer]):
                     )
             if caller.has(auth.ACCOUNT_MANAGER) and row is None and manager_id is None:
                 manager_id = own.get("manager_id")
+                if manager_id:  # named in the document too, or the next change would drop the manager
+                    doc.setdefault("relatedParty", []).append(
+                        {"id": manager_id, "role": "accountManager", "@referredType": "Individual", "name": caller.name}
+                    )
             if caller.has(auth.ACCOUNT_MANAGER) and manager_id != caller.party_id and not caller.has(auth.DEALER):
                 raise Forbidden("an account manager cannot hand a customer to another manager", field="relatedParty")
         return manager_id, dealer_id

@@ -30,7 +30,10 @@ def validate_contact_media(media: Any, field: str = "contactMedium") -> None:
                     f"{where}.{attr} is not a phone number (digits with optional +, spaces, dashes, brackets)",
                     field=f"{where}.{attr}",
                 )
-            domestic = not text.strip().startswith("+") or digits.startswith("86")
+            international = text.strip().startswith("+") or digits.startswith("00")  # 00: "+" dialled from China
+            if digits.startswith("00"):
+                digits = digits[2:]
+            domestic = not international or digits.startswith("86")
             national = digits[2:] if domestic and digits.startswith("86") and len(digits) > 11 else digits
             if kind == "mobile" and domestic and not _MOBILE.match(national):
                 raise ValidationFailed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -76,13 +77,14 @@ def _birth_date_ok(yyyymmdd: str) -> bool:
 def normalise_resident_id(value: str) -> str:
     """The 18-character form of a resident ID number, or InvalidIdentification saying why.
 
-    The 15-digit form (issued before 1999: no century, no check digit) is converted.
+    The 15-digit form (issued before 1999: no century, no check digit) is converted. Full-width
+    characters (as Chinese input methods type them) are read as their ASCII forms.
     """
-    text = value.strip().replace(" ", "").upper()
-    if re.fullmatch(r"\d{15}", text):
+    text = unicodedata.normalize("NFKC", value).strip().replace(" ", "").upper()
+    if re.fullmatch(r"[0-9]{15}", text):
         text = text[:6] + "19" + text[6:]
         text += id_check_char(text)
-    if not re.fullmatch(r"\d{17}[\dX]", text):
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", text):
         raise InvalidIdentification("a resident ID number has 18 characters (17 digits and a check digit) or 15 digits")
     if int(text[:2]) not in PROVINCE_CODES:
         raise InvalidIdentification(f"{text[:2]} is not a province code")
@@ -99,7 +101,7 @@ def uscc_check_char(first17: str) -> str:
 
 
 def normalise_uscc(value: str) -> str:
-    text = value.strip().replace(" ", "").upper()
+    text = unicodedata.normalize("NFKC", value).strip().replace(" ", "").upper()
     if len(text) != 18 or any(c not in USCC_CHARS for c in text):
         raise InvalidIdentification(
             "a unified social credit code has 18 characters from 0-9 and A-Y without I, O, S, V, Z"

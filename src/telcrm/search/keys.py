@@ -51,6 +51,8 @@ def phone_keys(raw: str) -> list[str]:
             digits = "0" + digits
         else:
             return [digits]  # a local number without area code
+    if len(digits) < 2:
+        return [digits]  # a lone 0: no area code to split off
     # 0 + area code (2 or 3 digits after the 0) + local number (7 or 8 digits)
     area_len = 3 if digits[1] in "12" else 4
     local = digits[area_len:]

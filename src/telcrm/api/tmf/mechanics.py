@@ -24,6 +24,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _int64(text: str) -> int:
+    value = int(text)  # more than 4300 digits raise ValueError here
+    if not -(2**63) <= value < 2**63:
+        raise ValueError("integer out of the 64-bit range")
+    return value
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -53,7 +60,7 @@ async def read_json(request: Request, *, allowed: tuple[str, ...] = ("applicatio
     if len(raw) > MAX_BODY:
         raise ValidationFailed("the body is larger than 1 MB", field="body")
     try:
-        value = json.loads(raw, parse_float=_finite_float, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_float=_finite_float, parse_int=_int64, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
     _check_strings(value)

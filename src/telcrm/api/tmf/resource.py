@@ -60,11 +60,22 @@ def _strip_nulls(value: Any) -> Any:
     return value
 
 
+# Every resource type served, so that no endpoint accepts another's @type (filled by add_resource).
+RESOURCE_TYPES: set[str] = set()
+
+
 def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceService) -> None:
     spec, router = api.spec, api.router
+    RESOURCE_TYPES.add(type_name)
     read_only = spec.read_only(type_name) | {"id", "href"}
     create_schema = f"{type_name}_Create"
     update_schema = f"{type_name}_Update" if f"{type_name}_Update" in spec.definitions else create_schema
+
+    def check_type(doc: Doc) -> None:
+        # @type may name a subclass, but not another resource of the API (an Organization at /individual)
+        named = doc.get("@type")
+        if isinstance(named, str) and named != type_name and (named in spec.definitions or named in RESOURCE_TYPES):
+            raise ValidationFailed(f"@type {named} is not a {type_name}", field="@type")
 
     def render(request: Request, doc: Doc, fields: set[str] | None = None) -> Doc:
         out = {"href": api.href(request, path, doc["id"]), **doc}
@@ -123,6 +134,7 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
             if key in data:
                 raise ValidationFailed(f"{key} is assigned by the server", field=key)
         spec.validate(create_schema, data)
+        check_type(data)
         async with transaction(request, caller) as ctx:
             doc = await service.create(ctx, data)
         out = render(request, doc)
@@ -162,7 +174,8 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
         patch = await read_object(request, allowed=JSON_TYPES)
         for key in sorted(read_only & set(patch)):
             raise ValidationFailed(f"{key} cannot be changed", field=key)
-        spec.validate(update_schema, _strip_nulls(patch))
+        spec.validate(update_schema, _strip_nulls(patch), partial=True)
+        check_type(patch)
 
         def check(merged: Doc) -> None:
             spec.validate(create_schema, {k: v for k, v in merged.items() if k not in read_only})

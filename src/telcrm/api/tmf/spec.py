@@ -59,9 +59,21 @@ class TmfSpec:
             self._validators[name] = Draft4Validator(schema, format_checker=_formats)
         return self._validators[name]
 
-    def validate(self, name: str, instance: Any) -> None:
-        """Raise ValidationFailed naming the first offending field."""
-        errors = sorted(self.validator(name).iter_errors(instance), key=_error_order)
+    def validate(self, name: str, instance: Any, *, partial: bool = False) -> None:
+        """Raise ValidationFailed naming the first offending field.
+
+        ``partial`` is for a merge patch, which names only what changes: the top-level
+        ``required`` lists some TMF v4 ``_Update`` definitions carry do not apply to it (the
+        merged document is validated against ``_Create`` afterwards).
+        """
+        errors = sorted(
+            (
+                e
+                for e in self.validator(name).iter_errors(instance)
+                if not (partial and e.validator == "required" and not e.absolute_path)
+            ),
+            key=_error_order,
+        )
         if errors:
             raise _as_failure(errors[0])
 
