@@ -4,27 +4,31 @@ The rows are exactly what the services would have written through the API (docum
 search keys), so the API, search and the 360 view work on them unchanged; only the audit trail
 and the outbox stay empty.
 
-How it stays fast (1M customers in under two minutes on two cores):
+How it stays fast (``bench/bench_demo_data.py``: 1M customers in about 105 s on the two-core
+development machine with another test run going, about 136 CPU seconds in all):
 
 - Customers are generated in blocks of ``BLOCK`` consecutive customer numbers. Each block has its
   own ``random.Random`` streams seeded with ``(seed, first number of the block)``, so the data
   does not depend on how blocks are spread over processes, and appending to a database that
-  already has customers (new numbers) never repeats an id.
-- Worker processes (two by default for large loads) each generate their share of blocks and COPY
-  it on their own connection; inside a worker a thread COPYs one chunk while the next is being
-  generated. Rows are formatted by hand in the COPY text format, documents with orjson.
+  already has customers (new numbers) never repeats an id. Account numbers of each block are
+  known beforehand from a cheap first stream (the customer categories).
+- Worker processes (two for large loads) each generate their share of blocks and COPY it on
+  their own connection; inside a worker a thread COPYs one chunk while the next is generated.
+  Rows are built as bytes in the COPY text format, documents with orjson.
 - Everything expensive is precomputed once before the workers fork: weighted lookup tables
   indexed with ``getrandbits``, the pinyin of every surname and given name, the check-digit sums of
   region codes and birth dates. Search keys are assembled from the precomputed pinyin; the few
-  names where pypinyin or OpenCC would treat the whole name differently from its parts are sent
-  through ``telcrm.search.keys.name_keys`` itself.
+  names where pypinyin or OpenCC would treat the whole name differently from its parts (a phrase
+  across surname and given name, a compound surname) go through ``telcrm.search.keys.name_keys``.
 - Loading at least ``BULK_THRESHOLD`` customers into an empty database drops the secondary
-  indexes (and the search key primary key) first and builds them afterwards, two at a time;
-  foreign-key triggers are skipped when the role may (``session_replication_role``), the data
-  being consistent by construction. ANALYZE at the end.
+  indexes (and the search key primary key) first and builds them afterwards, two at a time,
+  ANALYZEing each table as soon as its indexes are there; autovacuum is kept off those tables
+  meanwhile. Foreign-key triggers are skipped when the role may (``session_replication_role``),
+  the data being consistent by construction.
 
 Mobile numbers are a keyed permutation of a person number derived from the customer number, so
-they are unique across blocks and across appends.
+they are unique across blocks and appends. Resident ID numbers are drawn at random (birthplace,
+birthday, sequence) and the few that come out twice are renumbered after the load.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import os
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -55,7 +60,6 @@ BLOCK = 1000  # customers per deterministic block
 BULK_THRESHOLD = 50_000  # into an empty database: drop secondary indexes, build them after
 PARALLEL_THRESHOLD = 20_000  # below this one process is quicker than forking workers
 FLUSH_CUSTOMERS = 2000  # customers per COPY round
-NULL = "\\N"
 TABLES = ("party", "customer", "party_role", "account", "customer_user", "search_key")
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +242,6 @@ N_DEALERS = 200
 # Customer categories of the generated blocks.
 IND, GROUP, DEALER, EMPLOYEE, PROSPECT = range(5)
 CATEGORY_SHARES = ((IND, 0.88), (GROUP, 0.02), (DEALER, 0.01), (EMPLOYEE, 0.01), (PROSPECT, 0.08))
-CATEGORY_NAMES = {IND: "individual", GROUP: "group", DEALER: "dealer", EMPLOYEE: "employee", PROSPECT: "individual"}
 ACCOUNTS_OF = {IND: 1, GROUP: 1, DEALER: 1, EMPLOYEE: 1, PROSPECT: 0}
 
 WINDOW = (date(2015, 1, 1), date(2026, 1, 1))  # customers join over these years (Beijing time)
@@ -488,6 +491,7 @@ class _Job:
     blocks: list[tuple[int, int, int]]  # (first customer number, customers, first account number)
     staff: _Staff
     refs: dict[str, str]  # reference item id -> name
+    bill_structures: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 class _Party:
@@ -532,6 +536,7 @@ class _Rows:
     customer_user: list[bytes] = field(default_factory=list)
     search_key: list[bytes] = field(default_factory=list)
     customers: int = 0
+    ids: list[str] = field(default_factory=list)  # resident ID number + party id, to find duplicates
 
     def joined(self) -> dict[str, bytes]:
         return {t: b"\n".join(rows) + b"\n" for t in TABLES if (rows := getattr(self, t))}
@@ -540,15 +545,17 @@ class _Rows:
         return {t: len(getattr(self, t)) for t in TABLES}
 
 
+_CATEGORY_TABLE = _weighted(CATEGORY_SHARES, 12)
+
+
 def _categories(seed: int, first: int, count: int) -> list[int]:
-    rnd = Random(f"telcrm-demo/{seed}/{first}/category")
-    table = _weighted(CATEGORY_SHARES, 12)
-    bits = rnd.getrandbits
-    return [table[bits(12)] for _ in range(count)]
+    """The customer categories of a block: a stream of its own, so that the parent can count the
+    accounts of every block (and so number them) without generating it."""
+    bits = Random(f"telcrm-demo/{seed}/{first}/category").getrandbits
+    return [_CATEGORY_TABLE[bits(12)] for _ in range(count)]
 
 
 _CHARACTERISTICS: dict[tuple[str, str, str], list[dict[str, str]]] = {}
-_BILL_STRUCTURES: dict[tuple[str, str, str], dict[str, Any]] = {}
 _VIP_CREDIT = {"silver": 1000, "gold": 2000, "platinum": 5000, "diamond": 10000}
 
 
@@ -712,6 +719,7 @@ class _Gen:
                 }
             ]
             contact.append((number.encode() + b"\tid", W0))
+            self.rows.ids.append(number + pid)
         if other_names:
             r = rand()
             if r < OTHER_NAMES / 2:  # a traditional-script name (Hong Kong, Macao, Taiwan, overseas)
@@ -944,10 +952,10 @@ class _Gen:
 
     def bill_structure(self, cycle: str, fmt: str, media: str) -> dict[str, Any]:
         key = (cycle, fmt, media)
-        found = _BILL_STRUCTURES.get(key)
+        found = self.job.bill_structures.get(key)
         if found is None:
             refs = self.job.refs
-            found = _BILL_STRUCTURES[key] = {
+            found = self.job.bill_structures[key] = {
                 "cycleSpecification": {"id": cycle, "name": refs.get(cycle, cycle)},
                 "format": {"id": fmt, "name": refs.get(fmt, fmt)},
                 "presentationMedia": [{"id": media, "name": refs.get(media, media)}],
@@ -1418,11 +1426,17 @@ def is_empty(url: str) -> bool:
     return bool(row and row[0])
 
 
-def _run_blocks(dsn: str, job: _Job, blocks: Sequence[int], report: Callable[[int], None]) -> dict[str, int]:
-    """Generate ``blocks`` of ``job`` and COPY them: a thread writes while the next chunk is made."""
+def _run_blocks(
+    dsn: str, job: _Job, blocks: Sequence[int], report: Callable[[int], None]
+) -> tuple[dict[str, int], str]:
+    """Generate ``blocks`` of ``job`` and COPY them: a thread writes while the next chunk is made.
+
+    Returns the rows written per table and the resident ID numbers given out (``_Rows.ids``).
+    """
     chunks: queue.Queue[tuple[int, dict[str, bytes]] | None] = queue.Queue(maxsize=2)
     failure: list[BaseException] = []
     totals = dict.fromkeys(TABLES, 0)
+    ids: list[str] = []
 
     def writer() -> None:
         try:
@@ -1449,6 +1463,7 @@ def _run_blocks(dsn: str, job: _Job, blocks: Sequence[int], report: Callable[[in
                 for table, n in rows.counts().items():
                     totals[table] += n
                 chunks.put((rows.customers, rows.joined()))
+                ids.append("".join(rows.ids))
                 rows = _Rows()
                 if failure:
                     break
@@ -1457,15 +1472,69 @@ def _run_blocks(dsn: str, job: _Job, blocks: Sequence[int], report: Callable[[in
         thread.join()
     if failure:
         raise failure[0]
-    return totals
+    return totals, "".join(ids)
 
 
 def _worker_main(dsn: str, job: _Job, blocks: Sequence[int], done: Any, slot: int, results: Any) -> None:
+    import gc
+
+    gc.disable()  # nothing generated here forms cycles; the process ends with the load
+
     def report(n: int) -> None:
         done[slot] += n
 
-    totals = _run_blocks(dsn, job, blocks, report)
-    results.put((slot, totals))
+    results.put((slot, _run_blocks(dsn, job, blocks, report)))
+
+
+ID_RECORD = 18 + 36  # resident ID number + party id
+
+
+def _unique_ids(records: str) -> list[tuple[str, str, str]]:
+    """``(party id, number, new number)`` for every party whose resident ID number another has too.
+
+    Numbers are drawn at random, so among a million people a few hundred share one (same
+    birthplace, birthday and sequence number). The party with the smallest id keeps it; the others
+    get the next free sequence number of the same parity (gender). Independent of how the blocks
+    were spread over workers.
+    """
+    heads = [records[i : i + 17] for i in range(0, len(records), ID_RECORD)]
+    counts = Counter(heads)
+    used = set(counts)
+    shared = sorted(
+        (records[i : i + 18], records[i + 18 : i + ID_RECORD])
+        for i, head in zip(range(0, len(records), ID_RECORD), heads, strict=True)
+        if counts[head] > 1
+    )
+    fixes = []
+    keeper = ""
+    for number, party_id in shared:
+        if number != keeper:
+            keeper = number
+            continue
+        start, seq = number[:14], int(number[14:17])
+        for step in range(2, 1000, 2):
+            head = f"{start}{(seq + step) % 1000:03d}"
+            if head not in used:
+                break
+        used.add(head)
+        fixes.append((party_id, number, head + id_check_char(head)))
+    return fixes
+
+
+def _apply_id_fixes(dsn: str, fixes: list[tuple[str, str, str]]) -> None:
+    """Give parties their new resident ID numbers, in the document and in the search keys."""
+    if not fixes:
+        return
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE party SET body = jsonb_set(body, '{individualIdentification,0,identificationId}',"
+            " to_jsonb(%s::text)) WHERE id = %s AND body->'individualIdentification'->0->>'identificationId' = %s",
+            [(new, party_id, old) for party_id, old, new in fixes],
+        )
+        cur.executemany(
+            "UPDATE search_key SET key = %s WHERE ref_id = %s AND kind = 'id' AND key = %s",
+            [(new, party_id, old) for party_id, old, new in fixes],
+        )
 
 
 @dataclass
@@ -1683,9 +1752,10 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
                 conn.commit()
         if bulk:
             _autovacuum(dsn, enabled=False)
+        ids = ["".join(staff_rows.ids) if staff_rows else ""]
         try:
             if blocks:
-                totals = _load(dsn, job, workers, progress, task, totals)
+                _load(dsn, job, workers, progress, task, totals, ids)
         finally:
             if bulk:
                 # Also after a failure: the schema keeps its indexes whatever happened.
@@ -1702,6 +1772,8 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
                 finally:
                     _autovacuum(dsn, enabled=True)
                 index_seconds = time.perf_counter() - building
+        fixes = _unique_ids("".join(ids))
+        _apply_id_fixes(dsn, fixes)
         with psycopg.connect(dsn, autocommit=True) as conn:
             # The API continues the numbering after the generated customers and accounts.
             if start + remaining > state.next_customer:
@@ -1722,7 +1794,10 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
         console.print(f"{len(dropped)} indexes dropped for the load, rebuilt and analysed in {index_seconds:.1f} s")
 
 
-def _load(dsn: str, job: _Job, workers: int, progress: Progress, task: Any, totals: dict[str, int]) -> dict[str, int]:
+def _load(
+    dsn: str, job: _Job, workers: int, progress: Progress, task: Any, totals: dict[str, int], ids: list[str]
+) -> None:
+    """Generate and COPY all blocks of ``job``, adding to ``totals`` and ``ids``."""
     indexes = list(range(len(job.blocks)))
     if workers == 1:
 
@@ -1730,9 +1805,11 @@ def _load(dsn: str, job: _Job, workers: int, progress: Progress, task: Any, tota
             progress.update(task, advance=n)
             progress.refresh()
 
-        for table, n in _run_blocks(dsn, job, indexes, report).items():
+        counts, given = _run_blocks(dsn, job, indexes, report)
+        for table, n in counts.items():
             totals[table] += n
-        return totals
+        ids.append(given)
+        return
     ctx = multiprocessing.get_context("fork")
     done = ctx.Array("q", workers, lock=False)
     results = ctx.Queue()
@@ -1743,12 +1820,12 @@ def _load(dsn: str, job: _Job, workers: int, progress: Progress, task: Any, tota
     for p in procs:
         p.start()
     base = progress.tasks[0].completed
-    finished: dict[int, dict[str, int]] = {}
+    finished: dict[int, tuple[dict[str, int], str]] = {}
     try:
         while len(finished) < workers:
             try:
-                slot, counts = results.get(timeout=0.2)
-                finished[slot] = counts
+                slot, result = results.get(timeout=0.2)
+                finished[slot] = result
             except queue.Empty:
                 if any(p.exitcode not in (None, 0) for p in procs):
                     raise RuntimeError("a demo data worker failed; see the error above") from None
@@ -1760,7 +1837,8 @@ def _load(dsn: str, job: _Job, workers: int, progress: Progress, task: Any, tota
                 p.terminate()
             p.join()
     progress.update(task, completed=base + sum(done))
-    for counts in finished.values():
+    for slot in sorted(finished):
+        counts, given = finished[slot]
         for table, n in counts.items():
             totals[table] += n
-    return totals
+        ids.append(given)

@@ -1,0 +1,332 @@
+"""The demo data generator writes exactly what the services would have written through the API."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from io import StringIO
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
+
+from telcrm.demo import generator
+from telcrm.demo.generator import MOBILE_PREFIXES, generate, is_empty
+from telcrm.party.identification import normalise_resident_id, normalise_uscc
+from telcrm.party.service import display_name
+from telcrm.search.keys import name_keys, phone_keys
+from telcrm.search.service import contact_keys, number_keys, party_keys
+from tests.conftest import Sql
+from tests.factories import CUSTOMER, make_customer
+
+N = 300
+DOCUMENT_TABLES = ("party", "customer", "party_role", "account", "customer_user")
+
+
+def _generate(url: str, customers: int = N, seed: int = 7, workers: int | None = None) -> str:
+    out = StringIO()
+    generate(url, customers=customers, seed=seed, console=Console(file=out, width=120), workers=workers)
+    return out.getvalue()
+
+
+def _empty(sql: Sql, tables: list[str]) -> None:
+    """What the ``sql`` fixture does before each test."""
+    sql.conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    sql.conn.execute("ALTER SEQUENCE customer_number_seq RESTART WITH 1")
+    sql.conn.execute("ALTER SEQUENCE account_number_seq RESTART WITH 1")
+
+
+def _digest(sql: Sql) -> dict[str, str]:
+    digests = {t: sql.value(f"SELECT md5(string_agg(t::text, E'\\n' ORDER BY id)) FROM {t} t") for t in DOCUMENT_TABLES}
+    digests["search_key"] = sql.value(
+        "SELECT md5(string_agg(t::text, E'\\n' ORDER BY key, kind, ref_id)) FROM search_key t"
+    )
+    return digests
+
+
+def _stored_keys(sql: Sql) -> dict[str, set[tuple[str, str, int, str | None]]]:
+    stored: dict[str, set[tuple[str, str, int, str | None]]] = defaultdict(set)
+    for key, kind, ref, customer, weight in sql.rows("SELECT key, kind, ref_id, customer_id, weight FROM search_key"):
+        stored[ref].add((kind, key, weight, customer))
+    return stored
+
+
+def _expected(keys: Any, customer: str | None) -> set[tuple[str, str, int, str | None]]:
+    """What ``search.repository.replace_keys`` stores for ``keys``."""
+    return {(kind, key[:200], weight, customer) for kind, key, weight in dict.fromkeys(keys) if key}
+
+
+def test_is_empty_until_generated(sql: Sql, database_url: str) -> None:
+    assert is_empty(database_url)
+    _generate(database_url, customers=20)
+    assert not is_empty(database_url)
+    assert sql.count("customer") == 20
+
+
+def test_search_keys_are_what_the_services_write(sql: Sql, database_url: str) -> None:
+    _generate(database_url)
+    stored = _stored_keys(sql)
+    checked = 0
+    for pid, body, customer_id in sql.rows("SELECT id, body, customer_id FROM party"):
+        assert stored.pop(pid, set()) == _expected(party_keys(body), customer_id), body
+        checked += 1
+    for cid, name, body in sql.rows("SELECT id, name, body FROM customer"):
+        keys = list(number_keys(cid)) + [(k, v, 1) for k, v in name_keys(name)]
+        keys += contact_keys(body.get("contactMedium"))
+        assert stored.pop(cid) == _expected(keys, cid), body
+        checked += 1
+    for aid, customer_id in sql.rows("SELECT id, customer_id FROM account"):
+        assert stored.pop(aid) == _expected(number_keys(aid), customer_id)
+        checked += 1
+    for uid, name, body, customer_id in sql.rows("SELECT id, name, body, customer_id FROM customer_user"):
+        keys = [(k, v, -1) for k, v in name_keys(name)] + [("phone", n, 0) for n in phone_keys(body["phoneNumber"])]
+        assert stored.pop(uid) == _expected(keys, customer_id), body
+        checked += 1
+    assert not stored, "search keys of rows that do not exist"
+    assert checked > 4 * N
+
+
+def test_names_in_other_scripts_have_their_keys(sql: Sql, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generator, "OTHER_NAMES", 1.0)  # traditional-script and romanised names for everyone
+    _generate(database_url, customers=60)
+    stored = _stored_keys(sql)
+    rows = sql.rows("SELECT id, body, customer_id FROM party WHERE body ? 'otherName'")
+    assert any("givenName" in body["otherName"][0] for _, body, _ in rows)
+    assert any("givenName" not in body["otherName"][0] for _, body, _ in rows)
+    for pid, body, customer_id in rows:
+        assert stored[pid] == _expected(party_keys(body), customer_id), body
+
+
+def test_identification_numbers_and_phone_numbers_are_valid(sql: Sql, database_url: str) -> None:
+    _generate(database_url)
+    mobiles = []
+    numbers = []
+    for body in sql.rows("SELECT body FROM party WHERE kind = 'Individual'"):
+        doc = body[0]
+        for ident in doc.get("individualIdentification") or []:
+            number = ident["identificationId"]
+            assert ident["identificationType"] == "residentIdCard"
+            assert normalise_resident_id(number) == number
+            assert number[6:14] == doc["birthDate"][:10].replace("-", "")
+            assert int(number[16]) % 2 == (1 if doc["gender"] == "male" else 0)
+            numbers.append(number)
+        media = {m["mediumType"]: m["characteristic"] for m in doc["contactMedium"]}
+        mobile = media["mobile"]["phoneNumber"]
+        assert re.fullmatch(r"1\d{10}", mobile) and mobile[:3] in MOBILE_PREFIXES
+        mobiles.append(mobile)
+        if "phone" in media:
+            assert re.fullmatch(r"0\d{2,3}-[2-9]\d{7}", media["phone"]["phoneNumber"])
+        if "postalAddress" in media:
+            address = media["postalAddress"]
+            assert address["country"] == "CN" and re.fullmatch(r"\d{6}", address["postCode"])
+    assert len(mobiles) == len(set(mobiles)), "mobile numbers are unique"
+    assert len(numbers) == len(set(numbers)), "resident ID numbers are unique"
+    assert len(numbers) > N * 0.8
+    codes = 0
+    for (doc,) in sql.rows("SELECT body FROM party WHERE kind = 'Organization'"):
+        for ident in doc["organizationIdentification"]:
+            assert normalise_uscc(ident["identificationId"]) == ident["identificationId"]
+            codes += 1
+    assert codes > generator.N_DEALERS + len(generator.OPERATORS)  # and groups, shops, branches
+
+
+def test_shared_resident_id_numbers_are_made_unique(sql: Sql, database_url: str) -> None:
+    _generate(database_url, customers=50)
+    (_, body), (second, _) = sql.rows(
+        "SELECT id, body FROM party WHERE body ? 'individualIdentification' ORDER BY id LIMIT 2"
+    )
+    number = body["individualIdentification"][0]["identificationId"]
+    # As two random draws could have: the second party gets the number of the first.
+    sql.conn.execute(
+        "UPDATE party SET body = jsonb_set(body, '{individualIdentification,0,identificationId}', to_jsonb(%s::text))"
+        " WHERE id = %s",
+        (number, second),
+    )
+    sql.conn.execute("UPDATE search_key SET key = %s WHERE ref_id = %s AND kind = 'id'", (number, second))
+    records = "".join(
+        doc["individualIdentification"][0]["identificationId"] + pid
+        for pid, doc in sql.rows("SELECT id, body FROM party WHERE body ? 'individualIdentification' ORDER BY id DESC")
+    )
+    fixes = generator._unique_ids(records)
+    assert [(party_id, old) for party_id, old, _ in fixes] == [(second, number)]
+    new = fixes[0][2]
+    assert new != number and new[:14] == number[:14] and int(new[16]) % 2 == int(number[16]) % 2
+    assert normalise_resident_id(new) == new
+
+    generator._apply_id_fixes(generator._dsn(database_url), fixes)
+    (doc,) = sql.rows("SELECT body FROM party WHERE id = %s", second)[0]
+    assert doc["individualIdentification"][0]["identificationId"] == new
+    assert _stored_keys(sql)[second] == _expected(
+        party_keys(doc), sql.value("SELECT customer_id FROM party WHERE id = %s", second)
+    )
+    assert sql.count("search_key", "kind = 'id' AND key = %s", number) == 1
+
+
+def test_rows_look_like_api_rows(sql: Sql, database_url: str) -> None:
+    _generate(database_url)
+    for table in DOCUMENT_TABLES:
+        assert sql.count(table, "version <> 1 OR body->>'id' <> id OR body ? 'href' OR NOT body ? '@type'") == 0
+    assert sql.count("audit_entry") == 0
+    assert sql.count("outbox_event") == 0
+    for name, body, kind in sql.rows("SELECT name, body, kind FROM party"):
+        assert name == display_name(body)
+        assert kind == body["@type"]
+    parties = {r[0]: r[1:] for r in sql.rows("SELECT id, customer_id, dealer_id, manager_id, kind FROM party")}
+    categories = Counter()
+    for row in sql.rows(
+        "SELECT id, name, status, category, vip_level, party_id, party_kind, customer_id, dealer_id, manager_id, body"
+        " FROM customer"
+    ):
+        cid, name, status, category, vip, party_id, party_kind, customer_id, dealer_id, manager_id, body = row
+        chars = {c["name"]: c["value"] for c in body["characteristic"]}
+        related = {r["role"]: r["id"] for r in body.get("relatedParty", [])}
+        assert re.fullmatch(r"C\d{10}", cid) and customer_id == cid
+        assert (name, status, category, vip) == (
+            body["name"],
+            body["status"],
+            chars["customerCategory"],
+            chars["vipLevel"],
+        )
+        assert (party_id, party_kind) == (body["engagedParty"]["id"], body["engagedParty"]["@referredType"])
+        assert (manager_id, dealer_id) == (related.get("accountManager"), related.get("dealer"))
+        assert parties[party_id] == (cid, dealer_id, manager_id, party_kind)
+        if vip != "none" or category == "group":
+            assert manager_id is not None
+        if status == "prospect":
+            assert "individualIdentification" not in sql.value("SELECT body FROM party WHERE id = %s", party_id)
+            assert "account" not in body
+        categories[category] += 1
+    assert set(categories) >= {"individual", "group", "operator"}
+    # Everything a customer owns carries the customer's scope.
+    for table in ("account", "customer_user", "party", "party_role"):
+        assert (
+            sql.count(
+                f"{table} x JOIN customer c ON c.id = x.customer_id",
+                "x.dealer_id IS DISTINCT FROM c.dealer_id OR x.manager_id IS DISTINCT FROM c.manager_id",
+            )
+            == 0
+        ), table
+    for owner, customer_id, body in sql.rows(
+        "SELECT owner_customer_id, customer_id, body FROM account WHERE kind = 'BillingAccount'"
+    ):
+        assert owner == customer_id == body["relatedParty"][0]["id"]
+        assert body["billStructure"]["cycleSpecification"]["id"].startswith("std-bcs-monthly-")
+        assert body["creditLimit"]["unit"] == "CNY"
+    refs = {r[0] for r in sql.rows("SELECT id FROM reference_item")}
+    for (structure,) in sql.rows("SELECT body->'billStructure' FROM account WHERE body ? 'billStructure'"):
+        assert {structure["cycleSpecification"]["id"], structure["format"]["id"]} <= refs
+        assert {m["id"] for m in structure["presentationMedia"]} <= refs
+    assert (
+        sql.count(
+            "customer_user u JOIN account a ON a.id = u.billing_account_id",
+            "a.customer_id <> u.customer_id OR u.body->'billingAccount'->>'id' <> a.id"
+            " OR u.body->'customer'->>'id' <> u.customer_id OR u.body->'party'->>'id' <> u.party_id",
+        )
+        == 0
+    )
+    roles = dict(sql.rows("SELECT role_kind, count(*) FROM party_role GROUP BY role_kind"))
+    assert roles["accountManager"] == generator.N_MANAGERS and roles["dealer"] == generator.N_DEALERS
+    assert roles["interconnectPartner"] == 3
+    assert sql.count("party_role", "role_kind = 'dealer' AND dealer_id <> party_id") == 0
+    assert sql.count("account", "kind = 'SettlementAccount'") == generator.N_DEALERS + 3
+    assert sql.count("party", "parent_id IS NOT NULL") >= 2
+    # The sequences continue after the generated numbers.
+    assert sql.value("SELECT last_value FROM customer_number_seq") == N
+    assert sql.value("SELECT last_value FROM account_number_seq") == sql.value(
+        "SELECT max(substr(id, 2)::int) FROM account"
+    )
+
+
+def test_same_seed_same_data_whatever_the_workers(sql: Sql, database_url: str, _tables: list[str]) -> None:
+    customers = 2100  # three blocks, so that two workers share them
+    _generate(database_url, customers=customers, seed=11, workers=1)
+    first = _digest(sql)
+    _empty(sql, _tables)
+    _generate(database_url, customers=customers, seed=11, workers=2)
+    assert _digest(sql) == first
+    _empty(sql, _tables)
+    _generate(database_url, customers=customers, seed=12, workers=1)
+    other = _digest(sql)
+    assert all(other[t] != first[t] for t in first)
+
+
+def test_appending_numbers_after_existing_customers(sql: Sql, database_url: str) -> None:
+    _generate(database_url, customers=N, seed=7)
+    before = _digest(sql)
+    _generate(database_url, customers=200, seed=7)
+    ids = [r[0] for r in sql.rows("SELECT id FROM customer ORDER BY id")]
+    assert ids == [f"C{n:010d}" for n in range(1, N + 201)]
+    assert sql.count("party_role", "role_kind = 'accountManager'") == generator.N_MANAGERS  # staff reused
+    assert sql.value("SELECT last_value FROM customer_number_seq") == N + 200
+    mobiles = sql.rows(
+        "SELECT body->'contactMedium'->0->'characteristic'->>'phoneNumber' FROM party WHERE kind = 'Individual'"
+    )
+    assert len(mobiles) == len(set(mobiles))
+    assert before["party"] != _digest(sql)["party"]
+
+
+def test_bulk_load_rebuilds_indexes(sql: Sql, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1"
+    before = sql.rows(indexes)
+    monkeypatch.setattr(generator, "BULK_THRESHOLD", 100)
+    output = _generate(database_url, customers=150)
+    assert "indexes dropped" in output
+    assert sql.rows(indexes) == before
+    assert sql.count("pg_class", "relname = ANY(%s) AND reloptions IS NOT NULL", list(generator.TABLES)) == 0
+    assert sql.count("pg_constraint", "conname = 'pk_search_key' AND contype = 'p'") == 1
+    assert sql.count("customer") == 150
+
+
+def test_api_reads_generated_customers(
+    client: TestClient, sql: Sql, database_url: str, admin: dict[str, str], login: Callable[..., dict[str, str]]
+) -> None:
+    _generate(database_url)
+    cid, party_id, body = sql.rows(
+        "SELECT id, party_id, body FROM customer WHERE category = 'individual' AND status = 'active'"
+        " AND manager_id IS NOT NULL ORDER BY id LIMIT 1"
+    )[0]
+    r = client.get(f"{CUSTOMER}/customer/{cid}", headers=admin)
+    assert r.status_code == 200, r.text
+    assert {k: v for k, v in r.json().items() if k != "href"} == body
+
+    r = client.get(f"/api/customers/{cid}/360", headers=admin)
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["party"]["id"] == party_id
+    assert [a["id"] for a in view["accounts"]] == [a["id"] for a in body["account"]]
+    assert len(view["users"]) == 1 and view["users"][0]["party"]["id"] == party_id
+    assert all(p["resolved"] for p in view["relatedParties"])
+
+    mobile = view["users"][0]["phoneNumber"]
+    r = client.get("/api/customers/search", params={"q": mobile}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert cid in [item["id"] for item in r.json()], r.json()
+    number = view["party"]["individualIdentification"][0]["identificationId"]
+    r = client.get("/api/customers/search", params={"q": number}, headers=admin)
+    assert [item["id"] for item in r.json()] == [cid]
+    r = client.get("/api/customers/search", params={"q": body["name"]}, headers=admin)
+    assert cid in [item["id"] for item in r.json()]
+
+    # A group's members are its users, found by their own numbers.
+    group, members = sql.rows(
+        "SELECT c.id, count(u.id) FROM customer c JOIN customer_user u ON u.customer_id = c.id"
+        " WHERE c.category = 'group' GROUP BY c.id ORDER BY c.id LIMIT 1"
+    )[0]
+    view = client.get(f"/api/customers/{group}/360", headers=admin).json()
+    assert len(view["users"]) == members >= 5
+    assert view["accounts"][0]["accountType"] == "groupPaid"
+    r = client.get("/api/customers/search", params={"q": view["users"][-1]["phoneNumber"]}, headers=admin)
+    assert group in [item["id"] for item in r.json()]
+
+    # Scope: an account manager reaches only the portfolio assigned to them.
+    manager_id = sql.value("SELECT manager_id FROM customer WHERE id = %s", cid)
+    manager = login("account_manager", party_id=manager_id)
+    assert client.get(f"/api/customers/{cid}/360", headers=manager).status_code == 200
+    other = sql.value("SELECT id FROM customer WHERE manager_id IS DISTINCT FROM %s ORDER BY id LIMIT 1", manager_id)
+    assert client.get(f"/api/customers/{other}/360", headers=manager).status_code == 404
+
+    # The API continues the numbering.
+    created = make_customer(client, admin)
+    assert created["id"] == f"C{N + 1:010d}"
