@@ -17,7 +17,7 @@ apikey_app = typer.Typer(help="API keys for system clients", no_args_is_help=Tru
 db_app = typer.Typer(help="The embedded database server", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(db_app, name="db")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _database_url() -> str:
@@ -108,10 +108,24 @@ def demo(
         console.print(f"  {username:<12} {role:<16} {note}")
     if admin_key:
         console.print(f"Admin API key (shown once): [bold]{admin_key}[/bold]")
-    console.print(
-        f"Try:  curl -H 'Authorization: Bearer <token>' 'http://{host}:{port}/api/customers/search?q=13800000000'"
-    )
+    phone, customer_id = _sample(url)
+    if phone:
+        curl = f"curl -H 'Authorization: Bearer <token>' 'http://{host}:{port}"
+        console.print(f"Try:  {curl}/api/customers/search?q={phone}'")
+        console.print(f"      {curl}/api/customers/{customer_id}/360'")
     _serve(host, port, 1)
+
+
+def _sample(url: str) -> tuple[str | None, str | None]:
+    """A mobile number and its customer from the data, for the hints ``demo`` prints."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute(
+            "SELECT key, customer_id FROM search_key WHERE kind = 'phone' AND customer_id IS NOT NULL"
+            " AND key LIKE '1%' ORDER BY customer_id LIMIT 1"
+        ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 @apikey_app.command("create")
