@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, literal, select, update
+from sqlalchemy import delete, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telcrm.kit.auth import Scope
-from telcrm.models import Customer, SearchKey
+from telcrm.models import SearchKey
 
 
 async def replace_keys(
@@ -41,53 +41,61 @@ async def find_customers(
     limit: int,
     cap: int,
 ) -> tuple[list[dict[str, Any]], int]:
+    """Customers matching any term, best first, in one statement.
+
+    Each term reads at most ``cap`` keys from the covering primary-key index. Matches are
+    grouped per customer (best rank wins), limited to the caller's scope, counted with a window
+    function and paged; only the page's customers are read from the customer table.
+    """
+    params: dict[str, Any] = {"offset": offset, "limit": limit, "cap": cap}
     parts = []
-    for kind, key, prefix, rank in terms:
-        cond = (
-            and_(SearchKey.kind == kind, SearchKey.key.like(_escape(key) + "%", escape="\\"))
-            if prefix
-            else and_(SearchKey.kind == kind, SearchKey.key == key)
-        )
+    for i, (kind, key, prefix, rank) in enumerate(terms):
+        params.update({f"k{i}": kind, f"q{i}": key, f"r{i}": rank, f"h{i}": key + "\U0010ffff"})
+        match = f"key >= :q{i} AND key < :h{i}" if prefix else f"key = :q{i}"
         parts.append(
-            select(
-                SearchKey.customer_id.label("customer_id"),
-                (literal(rank) + case((SearchKey.key == key, 0), else_=10) - SearchKey.weight).label("rank"),
-                SearchKey.kind.label("kind"),
-                SearchKey.key.label("key"),
-            )
-            .where(cond, SearchKey.customer_id.is_not(None))
-            .limit(cap)
+            f"(SELECT customer_id, :r{i} + CASE WHEN key = :q{i} THEN 0 ELSE 10 END - weight AS rank, kind"
+            f" FROM search_key WHERE kind = :k{i} AND {match} AND customer_id IS NOT NULL LIMIT :cap)"
         )
-    hits = parts[0].union_all(*parts[1:]).subquery() if len(parts) > 1 else parts[0].subquery()
-    best = (
-        select(
-            hits.c.customer_id,
-            func.min(hits.c.rank).label("rank"),
-            func.min(hits.c.kind).label("kind"),
+    visible = "SELECT * FROM best"
+    if not scope.everything:
+        params.update(m=scope.manager_id, d=scope.dealer_id, c=scope.customer_id)
+        visible = (
+            "SELECT best.* FROM best JOIN customer s ON s.id = best.customer_id"
+            " WHERE s.manager_id = :m OR s.dealer_id = :d OR s.customer_id = :c"
         )
-        .group_by(hits.c.customer_id)
-        .subquery()
-    )
-    stmt = select(best.c.rank, best.c.kind, Customer).join(Customer, Customer.id == best.c.customer_id)
-    clause = scope.clause(Customer)
-    if clause is not None:
-        stmt = stmt.where(clause)
-    ranked = stmt.subquery()
-    total = (await session.execute(select(func.count()).select_from(ranked))).scalar_one()
-    rows = (
-        await session.execute(stmt.order_by(best.c.rank, Customer.name, Customer.id).offset(offset).limit(limit))
-    ).all()
-    items = []
-    for rank, kind, customer in rows:
-        items.append(
-            {
-                "id": customer.id,
-                "name": customer.name,
-                "status": customer.status,
-                "category": customer.category,
-                "vipLevel": customer.vip_level,
-                "matchedBy": kind,
-                "exact": rank < 10,
-            }
+    sql = f"""
+        WITH hits AS ({" UNION ALL ".join(parts)}),
+        best AS (
+            SELECT customer_id, min(rank) AS rank, (array_agg(kind ORDER BY rank))[1] AS kind
+            FROM hits GROUP BY customer_id
+        ),
+        visible AS ({visible}),
+        page AS (
+            SELECT customer_id, rank, kind, count(*) OVER () AS total
+            FROM visible ORDER BY rank, customer_id LIMIT :limit OFFSET :offset
         )
-    return items, int(total)
+        SELECT p.customer_id, p.rank, p.kind, p.total, c.name, c.status, c.category, c.vip_level
+        FROM page p JOIN customer c ON c.id = p.customer_id
+        ORDER BY p.rank, p.customer_id
+    """
+    rows = (await session.execute(text(sql), params)).all()
+    if rows:
+        total = int(rows[0].total)
+    elif offset:  # past the end: count what there is
+        count_sql = sql.split("page AS")[0].rstrip().rstrip(",") + " SELECT count(*) FROM visible"
+        total = int((await session.execute(text(count_sql), params)).scalar_one())
+    else:
+        total = 0
+    items = [
+        {
+            "id": r.customer_id,
+            "name": r.name,
+            "status": r.status,
+            "category": r.category,
+            "vipLevel": r.vip_level,
+            "matchedBy": r.kind,
+            "exact": r.rank < 10,
+        }
+        for r in rows
+    ]
+    return items, total

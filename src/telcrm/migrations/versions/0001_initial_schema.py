@@ -103,12 +103,13 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_reference_item_kind'), 'reference_item', ['kind'], unique=False)
     op.create_table('search_key',
-    sa.Column('key', sa.String(length=200, collation='C'), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('ref_id', sa.String(length=40), nullable=False),
+    sa.Column('key', sa.String(length=200, collation='C'), nullable=False),
+    sa.Column('ref_id', sa.String(length=40, collation='C'), nullable=False),
     sa.Column('customer_id', sa.String(length=40), nullable=True),
     sa.Column('weight', sa.SmallInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('key', 'kind', 'ref_id', name=op.f('pk_search_key'))
+    sa.PrimaryKeyConstraint('kind', 'key', 'ref_id', name=op.f('pk_search_key'),
+                            postgresql_include=['customer_id', 'weight'])
     )
     op.create_index('ix_search_key_ref_id', 'search_key', ['ref_id'], unique=False)
     op.create_table('access_token',
