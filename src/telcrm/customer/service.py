@@ -179,9 +179,11 @@ class CustomerService(DocumentService[Customer]):
             policy.check_terminate(ctx)
 
     async def patch(self, ctx: Context, id_: str, patch: dict[str, Any], check: Any = None) -> dict[str, Any]:
-        if patch.get("status") == "terminated" and await repository.active_user_count(ctx, id_):
-            current = await repository.customers.find(ctx, id_)
-            if current is not None and current.status != "terminated":
+        if patch.get("status") == "terminated":
+            # out of scope is 404, then who may terminate (403), then what stands in the way (409)
+            current = await repository.customers.get(ctx, id_, label="Customer")
+            policy.check_terminate(ctx)
+            if current.status != "terminated" and await repository.active_user_count(ctx, id_):
                 raise InvalidTransition(
                     "the customer still has active users; terminate their services first", field="status"
                 )
