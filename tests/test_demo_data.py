@@ -279,6 +279,24 @@ def test_bulk_load_rebuilds_indexes(sql: Sql, database_url: str, monkeypatch: py
     assert sql.count("customer") == 150
 
 
+def test_a_rerun_after_a_killed_bulk_load_restores_what_it_dropped(sql: Sql, database_url: str) -> None:
+    """kill -9 during a bulk load leaves indexes dropped and autovacuum off; the next run mends that."""
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1"
+    before = sql.rows(indexes)
+    sql.conn.execute("ALTER TABLE search_key DROP CONSTRAINT pk_search_key")
+    sql.conn.execute("DROP INDEX ix_party_customer_id")
+    sql.conn.execute("DROP INDEX ix_customer_created")
+    sql.conn.execute("ALTER TABLE customer SET (autovacuum_enabled = false)")
+    assert sql.rows(indexes) != before
+
+    output = _generate(database_url, customers=20)
+    assert "restored after an interrupted load" in output
+    assert sql.rows(indexes) == before
+    assert sql.count("pg_class", "relname = 'customer' AND reloptions IS NOT NULL") == 0
+    assert generator.repair(generator._dsn(database_url)) == []  # nothing left to mend
+    assert sql.count("customer") == 20
+
+
 def test_api_reads_generated_customers(
     client: TestClient, sql: Sql, database_url: str, admin: dict[str, str], login: Callable[..., dict[str, str]]
 ) -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import re
 import threading
 import time
 from collections import Counter
@@ -1681,6 +1682,44 @@ def _autovacuum(dsn: str, enabled: bool) -> None:
                 conn.execute(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)')  # type: ignore[arg-type]
 
 
+def repair(dsn: str) -> list[str]:
+    """Put back what a killed bulk load may have left behind: dropped indexes, autovacuum off.
+
+    The schema's own metadata says what must exist, so a rerun after ``kill -9`` starts from a
+    whole schema. Returns the statements it ran.
+    """
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import AddConstraint, CreateIndex
+
+    from telcrm.models import Base
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    ran: list[str] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        present = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ANY(%s)",
+                (list(TABLES),),
+            )
+        }
+        for name in TABLES:
+            table = Base.metadata.tables[name]
+            wanted = [str(AddConstraint(table.primary_key).compile(dialect=dialect))]
+            wanted += [str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes]
+            for statement in wanted:
+                found = re.search(r"(?:ADD CONSTRAINT|INDEX) (\S+)", statement)
+                if found and found.group(1).strip('"') not in present:
+                    conn.execute(statement)  # type: ignore[arg-type]
+                    ran.append(statement)
+            options = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (name,)).fetchone()
+            if options and options[0] and "autovacuum_enabled=false" in options[0]:
+                statement = f'ALTER TABLE "{name}" RESET (autovacuum_enabled)'
+                conn.execute(statement)  # type: ignore[arg-type]
+                ran.append(statement)
+    return ran
+
+
 def generate(url: str, *, customers: int, seed: int, console: Console, workers: int | None = None) -> None:
     """Write ``customers`` new customers (and their parties, accounts, users and search keys).
 
@@ -1689,6 +1728,8 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
     """
     started = time.perf_counter()
     dsn = _dsn(url)
+    for statement in repair(dsn):
+        console.print(f"restored after an interrupted load: {statement}")
     with psycopg.connect(dsn) as conn:
         state = _read_state(conn)
     _tables()  # build the lookup tables once, before the workers fork
