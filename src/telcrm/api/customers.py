@@ -10,7 +10,6 @@ from telcrm.api.tmf.mechanics import JSON_TYPES, json_response, read_object
 from telcrm.customer import service, view
 from telcrm.kit.auth import Caller
 from telcrm.kit.errors import NotFound, ValidationFailed
-from telcrm.kit.query import ListQuery
 from telcrm.search import service as search
 
 router = APIRouter(prefix="/api/customers", tags=["Customer 360 and search"])
@@ -69,14 +68,8 @@ async def list_users(
     limit: int = Query(50, ge=1, le=500),
     caller: Caller = Depends(current_caller),
 ) -> Response:
-    from telcrm.models import CustomerUser
-
     async with reading(request, caller) as ctx:
-        await service.customers.get(ctx, id)
-        rows, total = await service.users.store.list(
-            ctx, ListQuery(offset=offset, limit=limit), extra=[CustomerUser.customer_id == id]
-        )
-    items = [r.body for r in rows]
+        items, total = await service.users.list_for(ctx, id, offset, limit)
     return json_response(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
 
 

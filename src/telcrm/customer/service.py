@@ -10,6 +10,7 @@ from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Forbidden, InvalidTransition, ValidationFailed
 from telcrm.kit.ids import customer_number
+from telcrm.kit.query import ListQuery
 from telcrm.models import Customer, CustomerUser
 from telcrm.party.contact import validate_contact_media
 from telcrm.party.service import new_scope
@@ -218,6 +219,15 @@ class UserService(DocumentService[CustomerUser]):
 
     async def authorize(self, ctx: Context, action: str, row: CustomerUser | None, doc: dict[str, Any] | None) -> None:
         policy.check_user(ctx, action)
+
+    async def list_for(
+        self, ctx: Context, customer_id: str, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        await repository.customers.get(ctx, customer_id, label="Customer")
+        rows, total = await self.store.list(
+            ctx, ListQuery(offset=offset, limit=limit), extra=[CustomerUser.customer_id == customer_id]
+        )
+        return [r.body for r in rows], total
 
     async def create_for(self, ctx: Context, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
         customer = await repository.customers.get(ctx, customer_id, label="Customer")

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from telcrm.customer.repository import customers
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import NotFound
 from telcrm.models import AuditEntry
@@ -65,8 +66,6 @@ async def customer_360_json(ctx: Context, customer_id: str) -> str:
 
 
 async def audit_trail(ctx: Context, customer_id: str, offset: int, limit: int) -> list[dict[str, Any]]:
-    from telcrm.customer.repository import customers
-
     await customers.get(ctx, customer_id, label="Customer")  # scope check
     stmt = (
         select(AuditEntry)
