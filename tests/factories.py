@@ -13,6 +13,7 @@ PARTY = "/tmf-api/party/v4"
 CUSTOMER = "/tmf-api/customerManagement/v4"
 ACCOUNT = "/tmf-api/accountManagement/v4"
 ROLE = "/tmf-api/partyRoleManagement/v4"
+CATALOG = "/tmf-api/productCatalogManagement/v4"
 
 _seq = itertools.count(1)
 

@@ -24,9 +24,10 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from telcrm.api.tmf.spec import ACCOUNT, CUSTOMER, PARTY, PARTY_ROLE, TmfSpec
+from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, PARTY, PARTY_ROLE, TmfSpec
 from tests import factories
 from tests.factories import ACCOUNT as ACCOUNT_API
+from tests.factories import CATALOG as CATALOG_API
 from tests.factories import CUSTOMER as CUSTOMER_API
 from tests.factories import PARTY as PARTY_API
 from tests.factories import ROLE as ROLE_API
@@ -178,6 +179,77 @@ def _reference(path: str, type_name: str, **rich_extra: Any) -> Resource:
     )
 
 
+def _catalog(path: str, type_name: str, rich: Callable[[], Doc], **extra: Any) -> Resource:
+    return Resource(
+        name=path,
+        path=f"{CATALOG_API}/{path}",
+        type_name=type_name,
+        spec=CATALOG,
+        minimal=lambda tmf: {"name": unique("目录项")},
+        rich=lambda tmf: {"name": unique("目录项"), "description": "测试", "version": "1.0", **rich()},
+        patch=lambda: {"name": unique("新名称")},
+        removable="description",
+        filter_attr="name",
+        **extra,
+    )
+
+
+def _period(v: str) -> Doc:
+    return {"validFor": {"startDateTime": v}}
+
+
+CATALOG_RESOURCES = [
+    _catalog(
+        "catalog",
+        "Catalog",
+        lambda: {"catalogType": "productCatalog", "category": [{"id": unique("ext-cat"), "name": "外部分类"}]},
+        nested_filter="category.id",
+    ),
+    _catalog("category", "Category", lambda: {"isRoot": True, "validFor": {"startDateTime": "2024-01-01T00:00:00Z"}}),
+    _catalog(
+        "productSpecification",
+        "ProductSpecification",
+        lambda: {
+            "brand": "天翼",
+            "productNumber": unique("PS"),
+            "productSpecCharacteristic": [
+                {
+                    "name": "bandwidth",
+                    "valueType": "string",
+                    "productSpecCharacteristicValue": [{"value": "100M", "isDefault": True}, {"value": "300M"}],
+                }
+            ],
+        },
+    ),
+    _catalog(
+        "productOffering",
+        "ProductOffering",
+        lambda: {
+            "isBundle": False,
+            "isSellable": True,
+            "productSpecification": {"id": unique("ext-spec"), "name": "外部规格"},
+            "marketSegment": [{"id": "individual", "name": "个人客户"}],
+            "place": [{"id": "GD", "name": "广东省"}],
+            "channel": [{"id": "hall", "name": "营业厅"}],
+            **_period("2024-01-01T00:00:00Z"),
+        },
+        nested_filter="productSpecification.id",
+        ranged=("validFor.startDateTime", _period, "1980-05-01T00:00:00Z", "1999-05-01T00:00:00Z"),
+    ),
+    _catalog(
+        "productOfferingPrice",
+        "ProductOfferingPrice",
+        lambda: {
+            "priceType": "recurring",
+            "recurringChargePeriodType": "month",
+            "recurringChargePeriodLength": 1,
+            "price": {"unit": "CNY", "value": 99.0},
+        },
+        ranged=("price.value", lambda v: {"price": {"unit": "CNY", "value": v}}, 10, 90),
+    ),
+]
+
+
 RESOURCES: list[Resource] = [
     Resource(
         name="individual",
@@ -275,6 +347,7 @@ RESOURCES: list[Resource] = [
         filter_attr="name",
         nested_filter="engagedParty.id",
     ),
+    *CATALOG_RESOURCES,
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -75,12 +76,14 @@ def demo_data(
     customers: Annotated[int, typer.Option(help="How many customers to generate")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 42,
 ) -> None:
-    """Write deterministic, realistic demo data with bulk COPY."""
+    """Write deterministic, realistic demo data with bulk COPY, and the demo product catalog."""
+    from telcrm.demo.catalog import load_catalog
     from telcrm.demo.generator import generate
 
     url = _database_url()
     _migrate(url)
     generate(url, customers=customers, seed=seed, console=console)
+    _catalog(url, load_catalog)
 
 
 @app.command()
@@ -90,6 +93,7 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Migrate, load demo data and staff logins if the database is empty, print the logins, serve."""
+    from telcrm.demo.catalog import load_catalog
     from telcrm.demo.generator import generate, is_empty
     from telcrm.demo.staff import DEMO_PASSWORD, ensure_staff
 
@@ -97,6 +101,7 @@ def demo(
     _migrate(url)
     if is_empty(url):
         generate(url, customers=customers, seed=42, console=console)
+    _catalog(url, load_catalog)
     logins, admin_key = asyncio.run(ensure_staff(url))
     console.rule("telcrm demo")
     console.print(f"Web API docs:  http://{host}:{port}/docs")
@@ -114,6 +119,11 @@ def demo(
         console.print(f"Try:  {curl}/api/customers/search?q={phone}'")
         console.print(f"      {curl}/api/customers/{customer_id}/360'")
     _serve(host, port, 1)
+
+
+def _catalog(url: str, load: Callable[[str], int]) -> None:
+    created = load(url)
+    console.print(f"product catalog: {created} items added" if created else "product catalog: up to date")
 
 
 def _sample(url: str) -> tuple[str | None, str | None]:

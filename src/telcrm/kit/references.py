@@ -14,13 +14,13 @@ from sqlalchemy import literal, select, union_all
 
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import Forbidden, WrongReference
-from telcrm.models import Account, Customer, CustomerUser, Party, PartyRole, ReferenceItem
+from telcrm.models import Account, CatalogItem, Customer, CustomerUser, Party, PartyRole, ReferenceItem
 
 
 @dataclass(frozen=True)
 class Resolved:
     id: str
-    kind: str  # Individual, Organization, Customer, BillingAccount, PartyRole, User, BillFormat, ...
+    kind: str  # Individual, Organization, Customer, BillingAccount, PartyRole, User, BillFormat, ProductOffering...
     customer_id: str | None
     dealer_id: str | None
     manager_id: str | None
@@ -45,6 +45,7 @@ async def resolve(ctx: Context, id_: str) -> Resolved | None:
             CustomerUser.id, literal("User"), CustomerUser.customer_id, CustomerUser.dealer_id, CustomerUser.manager_id
         ).where(CustomerUser.id == id_),
         select(ReferenceItem.id, ReferenceItem.kind, none, none, none).where(ReferenceItem.id == id_),
+        select(CatalogItem.id, CatalogItem.kind, none, none, none).where(CatalogItem.id == id_),
     ]
     row = (await ctx.uow.session.execute(union_all(*queries))).first()
     if row is None:

@@ -3,6 +3,7 @@
 from telcrm.models.account import Account, ReferenceItem
 from telcrm.models.audit import AuditEntry
 from telcrm.models.base import Base
+from telcrm.models.catalog import CatalogItem
 from telcrm.models.customer import Customer, CustomerUser
 from telcrm.models.identity import AccessToken, Principal
 from telcrm.models.outbox import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
@@ -14,6 +15,7 @@ __all__ = [
     "Account",
     "AuditEntry",
     "Base",
+    "CatalogItem",
     "Customer",
     "CustomerUser",
     "Delivery",

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from telcrm.models.base import Base, Document
+
+
+class CatalogItem(Document, Base):
+    """TMF620 product catalog (统一产品目录): Catalog, Category, ProductSpecification,
+    ProductOffering, ProductOfferingPrice. Shared by every customer: no scope columns."""
+
+    __tablename__ = "catalog_item"
+    kind: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(400))
+    lifecycle_status: Mapped[str] = mapped_column(String(20))
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    price_type: Mapped[str | None] = mapped_column(String(20))
+    # The next version of a ProductOfferingPrice whose price was changed (ADR 5).
+    replaced_by: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (
+        Index("ix_catalog_item_kind_created", "kind", "created_at"),
+        Index("ix_catalog_item_kind_status", "kind", "lifecycle_status"),
+    )
