@@ -14,6 +14,7 @@ CUSTOMER = "/tmf-api/customerManagement/v4"
 ACCOUNT = "/tmf-api/accountManagement/v4"
 ROLE = "/tmf-api/partyRoleManagement/v4"
 CATALOG = "/tmf-api/productCatalogManagement/v4"
+INVENTORY = "/tmf-api/productInventory/v4"
 
 _seq = itertools.count(1)
 

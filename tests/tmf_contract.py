@@ -24,11 +24,12 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, PARTY, PARTY_ROLE, TmfSpec
+from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, PARTY, PARTY_ROLE, TmfSpec
 from tests import factories
 from tests.factories import ACCOUNT as ACCOUNT_API
 from tests.factories import CATALOG as CATALOG_API
 from tests.factories import CUSTOMER as CUSTOMER_API
+from tests.factories import INVENTORY as INVENTORY_API
 from tests.factories import PARTY as PARTY_API
 from tests.factories import ROLE as ROLE_API
 
@@ -348,6 +349,26 @@ RESOURCES: list[Resource] = [
         nested_filter="engagedParty.id",
     ),
     *CATALOG_RESOURCES,
+    Resource(
+        name="product",
+        path=f"{INVENTORY_API}/product",
+        type_name="Product",
+        spec=INVENTORY,
+        minimal=lambda tmf: {"status": "created"},
+        rich=lambda tmf: {
+            "status": "created",
+            "name": unique("宽带"),
+            "description": "300M 宽带",
+            "isBundle": False,
+            "productSerialNumber": unique("SN"),
+            "relatedParty": [{**_related_customer(tmf, fresh=True)[0], "role": "customer"}],
+            "productCharacteristic": [{"name": "bandwidth", "value": "300M"}],
+        },
+        patch=lambda: {"name": unique("新宽带")},
+        removable="description",
+        filter_attr="name",
+        nested_filter="relatedParty.id",
+    ),
 ]
 
 

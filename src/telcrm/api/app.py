@@ -22,10 +22,11 @@ import telcrm
 from telcrm.api import auth, customers
 from telcrm.api.tmf.mechanics import error_response, json_response
 from telcrm.api.tmf.resource import TmfApi
-from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, PARTY, PARTY_ROLE
+from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, PARTY, PARTY_ROLE
 from telcrm.api.tmf.tmf620_catalog import router as tmf620
 from telcrm.api.tmf.tmf629_customer import router as tmf629
 from telcrm.api.tmf.tmf632_party import router as tmf632
+from telcrm.api.tmf.tmf637_inventory import router as tmf637
 from telcrm.api.tmf.tmf666_account import router as tmf666
 from telcrm.api.tmf.tmf669_party_role import router as tmf669
 from telcrm.identity.service import TokenCache
@@ -37,7 +38,7 @@ from telcrm.worker.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
-TMF_APIS: list[TmfApi] = [tmf632.api, tmf629.api, tmf666.api, tmf669.api, tmf620.api]
+TMF_APIS: list[TmfApi] = [tmf632.api, tmf629.api, tmf666.api, tmf669.api, tmf620.api, tmf637.api]
 # Where each event resource lives, for hrefs in events: (api name, event key) -> path.
 RESOURCE_PATHS = {
     ("party", "individual"): "individual",
@@ -54,6 +55,7 @@ RESOURCE_PATHS = {
     ("productCatalog", "productSpecification"): "productSpecification",
     ("productCatalog", "productOffering"): "productOffering",
     ("productCatalog", "productOfferingPrice"): "productOfferingPrice",
+    ("productInventory", "product"): "product",
 }
 
 
@@ -106,7 +108,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         title="telcrm",
         version=telcrm.__version__,
         description="Customer-centric support system for telecom operators: TM Forum Open APIs "
-        "(TMF632 Party, TMF629 Customer, TMF666 Account, TMF669 Party Role, TMF620 Product Catalog), "
+        "(TMF632 Party, TMF629 Customer, TMF666 Account, TMF669 Party Role, TMF620 Product Catalog, "
+        "TMF637 Product Inventory), "
         "customer 360 and search. "
         "Authenticate with `Authorization: Bearer <API key or session token>`.",
         lifespan=lifespan,
@@ -183,7 +186,7 @@ def _install_openapi(app: FastAPI) -> None:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for spec in (PARTY, CUSTOMER, ACCOUNT, PARTY_ROLE, CATALOG):
+        for spec in (PARTY, CUSTOMER, ACCOUNT, PARTY_ROLE, CATALOG, INVENTORY):
             components.update(spec.openapi_schemas())
         app.openapi_schema = schema
         return schema

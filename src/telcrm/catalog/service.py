@@ -383,3 +383,11 @@ specifications = CatalogService(repository.specifications, "ProductSpecification
 offerings = CatalogService(repository.offerings, "ProductOffering")
 prices = CatalogService(repository.prices, "ProductOfferingPrice")
 SERVICES = {s.type_name: s for s in (catalogs, categories, specifications, offerings, prices)}
+
+
+async def lifecycle_status(ctx: Context, item_id: str) -> str | None:
+    """The ``lifecycleStatus`` of a catalog item, or None when no such item is held here."""
+    row = await repository.offerings.find(ctx, item_id) or await repository.prices.find(ctx, item_id)
+    if row is None:
+        row = await repository.specifications.find(ctx, item_id)
+    return row.lifecycle_status if row is not None else None

@@ -27,6 +27,8 @@ SELECT json_build_object(
       (SELECT body, created_at FROM account WHERE customer_id = c.id ORDER BY created_at LIMIT 200) a), '[]'),
   'users', COALESCE((SELECT json_agg(u.body ORDER BY u.created_at) FROM
       (SELECT body, created_at FROM customer_user WHERE customer_id = c.id ORDER BY created_at LIMIT 500) u), '[]'),
+  'products', COALESCE((SELECT json_agg(pi.body ORDER BY pi.created_at) FROM
+      (SELECT body, created_at FROM product WHERE customer_id = c.id ORDER BY created_at LIMIT 500) pi), '[]'),
   'relatedParties', COALESCE((SELECT json_agg(json_build_object(
         'ref', r.value,
         'resolved', COALESCE(p2.id, pr2.id) IS NOT NULL,

@@ -14,7 +14,7 @@ from sqlalchemy import literal, select, union_all
 
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import Forbidden, WrongReference
-from telcrm.models import Account, CatalogItem, Customer, CustomerUser, Party, PartyRole, ReferenceItem
+from telcrm.models import Account, CatalogItem, Customer, CustomerUser, Party, PartyRole, Product, ReferenceItem
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ async def resolve(ctx: Context, id_: str) -> Resolved | None:
         ).where(CustomerUser.id == id_),
         select(ReferenceItem.id, ReferenceItem.kind, none, none, none).where(ReferenceItem.id == id_),
         select(CatalogItem.id, CatalogItem.kind, none, none, none).where(CatalogItem.id == id_),
+        select(Product.id, literal("Product"), Product.customer_id, Product.dealer_id, Product.manager_id).where(
+            Product.id == id_
+        ),
     ]
     row = (await ctx.uow.session.execute(union_all(*queries))).first()
     if row is None:

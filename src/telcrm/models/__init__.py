@@ -6,6 +6,7 @@ from telcrm.models.base import Base
 from telcrm.models.catalog import CatalogItem
 from telcrm.models.customer import Customer, CustomerUser
 from telcrm.models.identity import AccessToken, Principal
+from telcrm.models.inventory import Product
 from telcrm.models.outbox import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
 from telcrm.models.party import Party, PartyRole
 from telcrm.models.search import SearchKey
@@ -25,6 +26,7 @@ __all__ = [
     "Party",
     "PartyRole",
     "Principal",
+    "Product",
     "ReferenceItem",
     "SearchKey",
 ]

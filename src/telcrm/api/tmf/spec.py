@@ -136,3 +136,9 @@ CUSTOMER = spec("TMF629-CustomerManagement-v4.0.0.json", "TMF629")
 ACCOUNT = spec("TMF666-AccountManagement-v4.0.0.json", "TMF666")
 PARTY_ROLE = spec("TMF669-PartyRole-v4.0.0.json", "TMF669")
 CATALOG = spec("TMF620-ProductCatalog-v4.0.0.json", "TMF620")
+INVENTORY = spec("TMF637-ProductInventory-v4.0.0.json", "TMF637")
+# TMF637 v4 spells one ProductStatusType value "aborted " (trailing space). The vendored file stays
+# verbatim; we also accept "aborted" and store the spec's literal in documents (ADR 7).
+_statuses = INVENTORY.definitions["ProductStatusType"]["enum"]
+if "aborted" not in _statuses:
+    _statuses.append("aborted")
