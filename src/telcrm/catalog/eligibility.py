@@ -21,6 +21,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from telcrm.kit.timestamps import parse_timestamp
+
 # The customer domain's categories (customer.service.CATEGORIES), repeated to keep the catalog free of it.
 CUSTOMER_CATEGORIES = frozenset({"individual", "group", "dealer", "employee", "operator"})
 
@@ -30,16 +32,6 @@ _SUFFIXES = re.compile(r"(省|市|特别行政区|壮族自治区|回族自治�
 def province_key(name: str) -> str:
     key = re.sub(r"\s+", "", name).casefold()
     return _SUFFIXES.sub("", key) or key
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _refs(doc: dict[str, Any], attr: str) -> list[dict[str, Any]]:
@@ -63,7 +55,7 @@ def eligible(
         return False, f"{name} is sold only as part of a bundle"
     moment = at or datetime.now(UTC)
     period = offering.get("validFor") or {}
-    start, end = parse_time(period.get("startDateTime")), parse_time(period.get("endDateTime"))
+    start, end = parse_timestamp(period.get("startDateTime")), parse_timestamp(period.get("endDateTime"))
     if start is not None and moment < start:
         return False, f"{name} is on sale from {period['startDateTime']}"
     if end is not None and moment >= end:

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from telcrm.catalog import policy, repository
-from telcrm.catalog.eligibility import eligible, parse_time
+from telcrm.catalog.eligibility import eligible
 from telcrm.kit import references
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService, DocumentStore, merge_patch
 from telcrm.kit.errors import Conflict, InvalidTransition, ValidationFailed
+from telcrm.kit.timestamps import parse_timestamp
 from telcrm.models import CatalogItem
 
 __all__ = ["eligible"]
@@ -58,7 +59,7 @@ def _list(doc: Doc, attr: str) -> list[Any]:
 
 def _period(doc: Doc) -> tuple[datetime | None, datetime | None]:
     period = doc.get("validFor") or {}
-    start, end = parse_time(period.get("startDateTime")), parse_time(period.get("endDateTime"))
+    start, end = parse_timestamp(period.get("startDateTime")), parse_timestamp(period.get("endDateTime"))
     if start is not None and end is not None and start >= end:
         raise ValidationFailed("validFor.startDateTime must be before validFor.endDateTime", field="validFor")
     return start, end
@@ -325,7 +326,7 @@ class CatalogService(DocumentService[CatalogItem]):
             )
         asked: Doc = patch["validFor"] if isinstance(patch.get("validFor"), dict) else {}
         start_text = asked.get("startDateTime") or datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        start = parse_time(start_text)
+        start = parse_timestamp(start_text)
         if start is not None and row.valid_from is not None and start <= row.valid_from:
             raise ValidationFailed(
                 "a new price version must start after the current one starts", field="validFor.startDateTime"

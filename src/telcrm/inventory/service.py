@@ -18,6 +18,7 @@ from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import InvalidTransition, ValidationFailed
 from telcrm.kit.outbox import emit
 from telcrm.kit.references import Resolved
+from telcrm.kit.timestamps import parse_timestamp
 from telcrm.models import Product
 from telcrm.party.service import new_scope
 from telcrm.search import service as search
@@ -58,16 +59,6 @@ def _check_status(status: Any) -> str:
     if value not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
     return str(value)
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _now() -> str:
@@ -210,7 +201,7 @@ class ProductService(DocumentService[Product]):
             doc["startDate"] = _now()
         if status == "terminated" and not doc.get("terminationDate"):
             doc["terminationDate"] = _now()
-        start, end = _time(doc.get("startDate")), _time(doc.get("terminationDate"))
+        start, end = parse_timestamp(doc.get("startDate")), parse_timestamp(doc.get("terminationDate"))
         if start is not None and end is not None and end < start:
             raise ValidationFailed("terminationDate is before startDate", field="terminationDate")
         columns.update(start_date=start, termination_date=end)
