@@ -260,3 +260,18 @@ def test_360_lists_products_and_search_by_service_number(client, admin) -> None:
         r = client.get("/api/customers/search", params={"q": q}, headers=admin)
         assert r.status_code == 200, r.text
         assert [c["id"] for c in r.json()] == [customer["id"]], q
+
+
+def test_a_customer_with_products_in_service_cannot_be_terminated(client, admin, sql: Sql) -> None:
+    customer = make_customer(client, admin)
+    line = product(client, admin, status="active", relatedParty=[owner(customer)])
+    terminate = {"status": "terminated", "statusReason": "moved abroad"}
+    refused = client.patch(f"/tmf-api/customerManagement/v4/customer/{customer['id']}", json=terminate, headers=admin)
+    assert refused.status_code == 409, refused.text
+    assert "products in service" in refused.json()["message"]
+    assert sql.value("SELECT status FROM customer WHERE id = %s", customer["id"]) == "active"
+
+    assert patch(client, admin, line["id"], {"status": "terminated"}).status_code == 200
+    done = client.patch(f"/tmf-api/customerManagement/v4/customer/{customer['id']}", json=terminate, headers=admin)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "terminated"

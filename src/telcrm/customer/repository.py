@@ -34,6 +34,15 @@ async def propagate_scope(ctx: Context, customer: Customer) -> None:
         )
 
 
+# Product states in which a product still delivers (or is about to deliver) a service.
+LIVE_PRODUCT_STATES = ("created", "pendingActive", "active", "suspended", "pendingTerminate")
+
+
+async def live_product_count(ctx: Context, customer_id: str) -> int:
+    stmt = select(func.count()).where(Product.customer_id == customer_id, Product.status.in_(LIVE_PRODUCT_STATES))
+    return int((await ctx.uow.session.execute(stmt)).scalar_one())
+
+
 async def active_user_count(ctx: Context, customer_id: str) -> int:
     stmt = select(func.count()).where(CustomerUser.customer_id == customer_id, CustomerUser.status == "active")
     return int((await ctx.uow.session.execute(stmt)).scalar_one())

@@ -188,6 +188,10 @@ class CustomerService(DocumentService[Customer]):
                 raise InvalidTransition(
                     "the customer still has active users; terminate their services first", field="status"
                 )
+            if current.status != "terminated" and await repository.live_product_count(ctx, id_):
+                raise InvalidTransition(
+                    "the customer still has products in service; terminate or cancel them first", field="status"
+                )
         return await super().patch(ctx, id_, patch, check)
 
     async def after_write(self, ctx: Context, row: Customer, before: dict[str, Any] | None) -> None:
