@@ -15,6 +15,7 @@ ACCOUNT = "/tmf-api/accountManagement/v4"
 ROLE = "/tmf-api/partyRoleManagement/v4"
 CATALOG = "/tmf-api/productCatalogManagement/v4"
 INVENTORY = "/tmf-api/productInventory/v4"
+ORDERING = "/tmf-api/productOrderingManagement/v4"
 
 _seq = itertools.count(1)
 

@@ -24,12 +24,13 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, PARTY, PARTY_ROLE, TmfSpec
+from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, ORDERING, PARTY, PARTY_ROLE, TmfSpec
 from tests import factories
 from tests.factories import ACCOUNT as ACCOUNT_API
 from tests.factories import CATALOG as CATALOG_API
 from tests.factories import CUSTOMER as CUSTOMER_API
 from tests.factories import INVENTORY as INVENTORY_API
+from tests.factories import ORDERING as ORDERING_API
 from tests.factories import PARTY as PARTY_API
 from tests.factories import ROLE as ROLE_API
 
@@ -367,6 +368,33 @@ RESOURCES: list[Resource] = [
         patch=lambda: {"name": unique("新宽带")},
         removable="description",
         filter_attr="name",
+        nested_filter="relatedParty.id",
+    ),
+    Resource(
+        name="productOrder",
+        path=f"{ORDERING_API}/productOrder",
+        type_name="ProductOrder",
+        spec=ORDERING,
+        # well formed but names no customer and nothing to add: created, as rejected (ADR 8)
+        minimal=lambda tmf: {"productOrderItem": [{"id": "1", "action": "add"}]},
+        rich=lambda tmf: {
+            "description": unique("订单"),
+            "externalId": unique("EXT"),
+            "category": "B2C",
+            "priority": "4",
+            "relatedParty": [{**_related_customer(tmf, fresh=True)[0], "role": "customer"}],
+            "productOrderItem": [
+                {
+                    "id": "1",
+                    "action": "add",
+                    "quantity": 1,
+                    "product": {"name": "宽带", "productCharacteristic": [{"name": "bandwidth", "value": "300M"}]},
+                }
+            ],
+        },
+        patch=lambda: {"description": unique("改订单")},
+        removable="category",
+        filter_attr="description",
         nested_filter="relatedParty.id",
     ),
 ]

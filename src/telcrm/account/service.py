@@ -161,3 +161,11 @@ financial_accounts = AccountService(repository.financial_accounts, "FinancialAcc
 bill_formats = ReferenceService(repository.bill_formats, "BillFormat")
 billing_cycles = ReferenceService(repository.billing_cycles, "BillingCycleSpecification")
 presentation_media = ReferenceService(repository.presentation_media, "BillPresentationMedia")
+
+
+async def billing_account_facts(ctx: Context, account_id: str) -> dict[str, Any] | None:
+    """A billing account's owner, type and body, for order capture (ADR 8); None when not held here."""
+    row = await repository.billing_accounts.find(ctx, account_id)
+    if row is None:
+        return None
+    return {"id": row.id, "customer_id": row.customer_id, "account_type": row.account_type, "body": row.body}

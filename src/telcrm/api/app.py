@@ -19,11 +19,12 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import telcrm
-from telcrm.api import auth, customers
+from telcrm.api import auth, customers, orders
 from telcrm.api.tmf.mechanics import error_response, json_response
 from telcrm.api.tmf.resource import TmfApi
-from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, PARTY, PARTY_ROLE
+from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, ORDERING, PARTY, PARTY_ROLE
 from telcrm.api.tmf.tmf620_catalog import router as tmf620
+from telcrm.api.tmf.tmf622_ordering import router as tmf622
 from telcrm.api.tmf.tmf629_customer import router as tmf629
 from telcrm.api.tmf.tmf632_party import router as tmf632
 from telcrm.api.tmf.tmf637_inventory import router as tmf637
@@ -38,7 +39,7 @@ from telcrm.worker.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
-TMF_APIS: list[TmfApi] = [tmf632.api, tmf629.api, tmf666.api, tmf669.api, tmf620.api, tmf637.api]
+TMF_APIS: list[TmfApi] = [tmf632.api, tmf629.api, tmf666.api, tmf669.api, tmf620.api, tmf637.api, tmf622.api]
 # Where each event resource lives, for hrefs in events: (api name, event key) -> path.
 RESOURCE_PATHS = {
     ("party", "individual"): "individual",
@@ -56,6 +57,7 @@ RESOURCE_PATHS = {
     ("productCatalog", "productOffering"): "productOffering",
     ("productCatalog", "productOfferingPrice"): "productOfferingPrice",
     ("productInventory", "product"): "product",
+    ("productOrdering", "productOrder"): "productOrder",
 }
 
 
@@ -109,7 +111,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=telcrm.__version__,
         description="Customer-centric support system for telecom operators: TM Forum Open APIs "
         "(TMF632 Party, TMF629 Customer, TMF666 Account, TMF669 Party Role, TMF620 Product Catalog, "
-        "TMF637 Product Inventory), "
+        "TMF637 Product Inventory, TMF622 Product Ordering), "
         "customer 360 and search. "
         "Authenticate with `Authorization: Bearer <API key or session token>`.",
         lifespan=lifespan,
@@ -123,6 +125,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(customers.router)
     for api in TMF_APIS:
         app.include_router(api.router)
+    app.include_router(orders.router)
+    app.include_router(orders.numbers_router)
     app.include_router(auth.router)
 
     @app.get("/health", tags=["Health"], summary="Liveness and database check (no authentication)")
@@ -186,7 +190,7 @@ def _install_openapi(app: FastAPI) -> None:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for spec in (PARTY, CUSTOMER, ACCOUNT, PARTY_ROLE, CATALOG, INVENTORY):
+        for spec in (PARTY, CUSTOMER, ACCOUNT, PARTY_ROLE, CATALOG, INVENTORY, ORDERING):
             components.update(spec.openapi_schemas())
         app.openapi_schema = schema
         return schema

@@ -392,3 +392,9 @@ async def lifecycle_status(ctx: Context, item_id: str) -> str | None:
     if row is None:
         row = await repository.specifications.find(ctx, item_id)
     return row.lifecycle_status if row is not None else None
+
+
+async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
+    """The TMF620 document of a product offering, or None when no such offering is held here."""
+    row = await repository.offerings.find(ctx, offering_id)
+    return row.body if row is not None else None

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text, update
 
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentStore
-from telcrm.models import Account, Customer, CustomerUser, Party, PartyRole, Product
+from telcrm.models import Account, Customer, CustomerUser, Party, PartyRole, Product, ProductOrder
 
 customers = DocumentStore(Customer)
 users = DocumentStore(CustomerUser)
@@ -26,7 +26,7 @@ async def propagate_scope(ctx: Context, customer: Customer) -> None:
     """Keep the scope columns of everything the customer owns equal to the customer's."""
     values = {"dealer_id": customer.dealer_id, "manager_id": customer.manager_id}
     session = ctx.uow.session
-    for model in (Account, CustomerUser, PartyRole, Party, Product):
+    for model in (Account, CustomerUser, PartyRole, Party, Product, ProductOrder):
         await session.execute(update(model).where(model.customer_id == customer.id).values(**values))
     if customer.party_id:
         await session.execute(

@@ -29,6 +29,9 @@ SELECT json_build_object(
       (SELECT body, created_at FROM customer_user WHERE customer_id = c.id ORDER BY created_at LIMIT 500) u), '[]'),
   'products', COALESCE((SELECT json_agg(pi.body ORDER BY pi.created_at) FROM
       (SELECT body, created_at FROM product WHERE customer_id = c.id ORDER BY created_at LIMIT 500) pi), '[]'),
+  'orders', COALESCE((SELECT json_agg(po.body ORDER BY po.created_at DESC, po.id DESC) FROM
+      (SELECT body, created_at, id FROM product_order WHERE customer_id = c.id
+       ORDER BY created_at DESC, id DESC LIMIT 50) po), '[]'),
   'relatedParties', COALESCE((SELECT json_agg(json_build_object(
         'ref', r.value,
         'resolved', COALESCE(p2.id, pr2.id) IS NOT NULL,

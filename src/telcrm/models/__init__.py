@@ -7,6 +7,7 @@ from telcrm.models.catalog import CatalogItem
 from telcrm.models.customer import Customer, CustomerUser
 from telcrm.models.identity import AccessToken, Principal
 from telcrm.models.inventory import Product
+from telcrm.models.ordering import NumberPool, ProductOrder
 from telcrm.models.outbox import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
 from telcrm.models.party import Party, PartyRole
 from telcrm.models.search import SearchKey
@@ -22,11 +23,13 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "HubSubscription",
+    "NumberPool",
     "OutboxEvent",
     "Party",
     "PartyRole",
     "Principal",
     "Product",
+    "ProductOrder",
     "ReferenceItem",
     "SearchKey",
 ]

@@ -125,6 +125,16 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
         openapi_extra=body_doc(create_schema, ("application/json",)),
         responses={
             201: {"content": {"application/json": {"schema": spec.ref(type_name)}}},
+            **(
+                {
+                    200: {
+                        "description": "The order first captured with this key",
+                        "content": {"application/json": {"schema": spec.ref(type_name)}},
+                    }
+                }
+                if hasattr(service, "capture")
+                else {}
+            ),
             **_error_responses(spec, 400, 401, 403, 409),
         },
     )
@@ -135,10 +145,20 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
                 raise ValidationFailed(f"{key} is assigned by the server", field=key)
         spec.validate(create_schema, data)
         check_type(data)
-        async with transaction(request, caller) as ctx:
-            doc = await service.create(ctx, data)
+        capture = getattr(service, "capture", None)
+        first = True
+        if capture is not None:
+            # idempotent creation (TMF622 orders): a repeated Idempotency-Key answers 200 with the first
+            idem = request.headers.get("idempotency-key")
+            if idem is not None and not 1 <= len(idem) <= 200:
+                raise ValidationFailed("Idempotency-Key is 1 to 200 characters", field="Idempotency-Key")
+            async with transaction(request, caller) as ctx:
+                doc, first = await capture(ctx, data, idem)
+        else:
+            async with transaction(request, caller) as ctx:
+                doc = await service.create(ctx, data)
         out = render(request, doc)
-        return json_response(out, status=201, headers={"Location": out["href"]})
+        return json_response(out, status=201 if first else 200, headers={"Location": out["href"]})
 
     @router.get(
         f"/{path}/{{id}}",

@@ -137,6 +137,7 @@ ACCOUNT = spec("TMF666-AccountManagement-v4.0.0.json", "TMF666")
 PARTY_ROLE = spec("TMF669-PartyRole-v4.0.0.json", "TMF669")
 CATALOG = spec("TMF620-ProductCatalog-v4.0.0.json", "TMF620")
 INVENTORY = spec("TMF637-ProductInventory-v4.0.0.json", "TMF637")
+ORDERING = spec("TMF622-ProductOrdering-v4.0.0.json", "TMF622")
 # TMF637 v4 spells one ProductStatusType value "aborted " (trailing space). The vendored file stays
 # verbatim; we also accept "aborted" and store the spec's literal in documents (ADR 7).
 _statuses = INVENTORY.definitions["ProductStatusType"]["enum"]

@@ -1,0 +1,16 @@
+"""TMF622 Product Ordering Management v4: productOrder and hub (cancelProductOrder is not served)."""
+
+from telcrm.api.tmf.hub import add_hub
+from telcrm.api.tmf.resource import TmfApi, add_resource
+from telcrm.api.tmf.spec import ORDERING
+from telcrm.ordering import service
+
+api = TmfApi(
+    name="productOrdering",
+    base="/tmf-api/productOrderingManagement/v4",
+    spec=ORDERING,
+    title="TMF622 Product Ordering",
+)
+add_resource(api, "productOrder", "ProductOrder", service.orders)
+add_hub(api)
+router = api.router
