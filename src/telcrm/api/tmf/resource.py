@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -60,11 +60,20 @@ def _strip_nulls(value: Any) -> Any:
     return value
 
 
+@runtime_checkable
+class Capturing(Protocol):
+    """A service whose creation is idempotent: ``capture`` returns the document and whether it is new."""
+
+    async def capture(self, ctx: Context, data: Doc, key: str | None) -> tuple[Doc, bool]: ...
+
+
 # Every resource type served, so that no endpoint accepts another's @type (filled by add_resource).
 RESOURCE_TYPES: set[str] = set()
 
 
 def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceService) -> None:
+    """The five operations; a ``Capturing`` service also honours ``Idempotency-Key`` on create."""
+    capture = service.capture if isinstance(service, Capturing) else None
     spec, router = api.spec, api.router
     RESOURCE_TYPES.add(type_name)
     read_only = spec.read_only(type_name) | {"id", "href"}
@@ -132,7 +141,7 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
                         "content": {"application/json": {"schema": spec.ref(type_name)}},
                     }
                 }
-                if hasattr(service, "capture")
+                if capture is not None
                 else {}
             ),
             **_error_responses(spec, 400, 401, 403, 409),
@@ -145,7 +154,6 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
                 raise ValidationFailed(f"{key} is assigned by the server", field=key)
         spec.validate(create_schema, data)
         check_type(data)
-        capture = getattr(service, "capture", None)
         first = True
         if capture is not None:
             # idempotent creation (TMF622 orders): a repeated Idempotency-Key answers 200 with the first
