@@ -68,7 +68,7 @@ def problems(doc: Doc, item_id: str | None = None) -> list[str]:
     ]
 
 
-def test_a_good_order_is_acknowledged(client, admin, sql: Sql) -> None:
+def test_a_good_order_is_acknowledged_and_goes_into_fulfilment(client, admin, sql: Sql) -> None:
     customer = make_customer(client, admin)
     account = make_billing_account(client, admin, customer)
     offer = offering(client, admin)
@@ -81,12 +81,22 @@ def test_a_good_order_is_acknowledged(client, admin, sql: Sql) -> None:
         "items": [{"id": "1", "problems": []}],
     }
     doc = place(client, admin, body)
-    assert doc["state"] == "acknowledged"
+    assert doc["state"] == "inProgress"
+    assert doc["productOrderItem"][0]["state"] == "inProgress"
     assert "note" not in doc
     row = sql.rows("SELECT state, customer_id, billing_account_id FROM product_order WHERE id = %s", doc["id"])
-    assert row == [("acknowledged", customer["id"], account["id"])]
-    events = sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductOrderCreateEvent'")
-    assert events >= 1
+    assert row == [("inProgress", customer["id"], account["id"])]
+    # acknowledged when captured, then in progress (the items too): each change an event, in that order
+    events = sql.rows(
+        "SELECT event_type, payload->'event'->'productOrder'->>'state' FROM outbox_event"
+        " WHERE resource_id = %s ORDER BY id",
+        doc["id"],
+    )
+    assert events == [
+        ("ProductOrderCreateEvent", "acknowledged"),
+        ("ProductOrderAttributeValueChangeEvent", "inProgress"),
+        ("ProductOrderStateChangeEvent", "inProgress"),
+    ]
 
 
 def test_malformed_orders_are_400_and_store_nothing(client, admin, sql: Sql) -> None:
@@ -220,7 +230,7 @@ def test_eligibility_uses_the_customers_province(client, admin) -> None:
     party = make_individual(client, admin, contactMedium=[medium])
     customer = make_customer(client, admin, party)
     guangdong = offering(client, admin, place=[{"id": "广东", "name": "广东省"}])
-    assert place(client, admin, order(customer, add("1", guangdong)))["state"] == "acknowledged"
+    assert place(client, admin, order(customer, add("1", guangdong)))["state"] == "inProgress"
 
 
 def test_group_paid_account_of_the_users_group(client, admin) -> None:
@@ -229,7 +239,7 @@ def test_group_paid_account_of_the_users_group(client, admin) -> None:
     employee = created(client, f"/api/customers/{group['id']}/users", {"name": "员工", "phoneNumber": mobile()}, admin)
     body = order(group, add("1", offering(client, admin)), billingAccount={"id": paid["id"]})
     body["relatedParty"].append({"id": employee["id"], "role": "user", "@referredType": "User"})
-    assert place(client, admin, body)["state"] == "acknowledged"
+    assert place(client, admin, body)["state"] == "inProgress"
 
 
 def test_credit_rule_holds_the_order_and_staff_release_it(client, admin, sql: Sql) -> None:
@@ -256,43 +266,65 @@ def test_credit_rule_holds_the_order_and_staff_release_it(client, admin, sql: Sq
     url = f"{ORDER}/{doc['id']}"
     r = client.patch(url, json={"state": "acknowledged"}, headers={**admin, **MERGE})
     assert r.status_code == 200, r.text
-    assert r.json()["state"] == "acknowledged"
-    assert sql.value("SELECT state FROM product_order WHERE id = %s", doc["id"]) == "acknowledged"
-    kinds = sql.rows("SELECT event_type FROM outbox_event WHERE resource_id = %s ORDER BY id", doc["id"])
-    assert ("ProductOrderStateChangeEvent",) in kinds
+    # released, it goes into fulfilment at once
+    assert r.json()["state"] == "inProgress"
+    assert sql.value("SELECT state FROM product_order WHERE id = %s", doc["id"]) == "inProgress"
+    assert sql.count("work_order", "order_id = %s", doc["id"]) >= 1
+    states = sql.rows(
+        "SELECT payload->'event'->'productOrder'->>'state' FROM outbox_event WHERE resource_id = %s ORDER BY id",
+        doc["id"],
+    )
+    assert states == [("held",), ("acknowledged",), ("inProgress",), ("inProgress",)]
 
 
 def test_transitions_are_enforced(client, admin, login, sql: Sql) -> None:
     customer = make_customer(client, admin)
     doc = place(client, admin, order(customer, add("1", offering(client, admin))))
+    assert doc["state"] == "inProgress"
     url = f"{ORDER}/{doc['id']}"
-    clerk = login("clerk")
-    for state in ("completed", "inProgress", "held", "partial"):
-        r = client.patch(url, json={"state": state}, headers={**clerk, **MERGE})
-        assert r.status_code == 409, (state, r.text)
-    r = client.patch(url, json={"state": "nonsense"}, headers={**clerk, **MERGE})
+    # fulfilment owns the states of an order in progress: nobody sets them by hand
+    for who in ("clerk", "system", "admin"):
+        headers = login(who)
+        for state in ("completed", "held", "partial", "acknowledged", "cancelled", "failed"):
+            r = client.patch(url, json={"state": state}, headers={**headers, **MERGE})
+            assert r.status_code == 409, (who, state, r.text)
+    r = client.patch(url, json={"state": "nonsense"}, headers={**admin, **MERGE})
     assert r.status_code == 400
-    assert sql.value("SELECT version FROM product_order WHERE id = %s", doc["id"]) == 1
-    # the fulfilment side moves it along; a finished order stays finished
-    system = login("system")
-    assert client.patch(url, json={"state": "inProgress"}, headers={**system, **MERGE}).status_code == 200
-    assert client.patch(url, json={"state": "cancelled"}, headers={**clerk, **MERGE}).status_code == 409
-    assert client.patch(url, json={"state": "completed"}, headers={**system, **MERGE}).status_code == 200
-    assert client.patch(url, json={"state": "inProgress"}, headers={**system, **MERGE}).status_code == 409
-    assert client.get(url, headers=admin).json()["completionDate"]
+    assert sql.value("SELECT version FROM product_order WHERE id = %s", doc["id"]) == 2
     # a rejected order is final; items are fixed after capture
     rejected = place(client, admin, order(customer, add("1")))
     r = client.patch(f"{ORDER}/{rejected['id']}", json={"state": "acknowledged"}, headers={**admin, **MERGE})
     assert r.status_code == 409
-    other = place(client, admin, order(customer, add("1", offering(client, admin))))
     r = client.patch(
-        f"{ORDER}/{other['id']}",
+        url,
         json={"productOrderItem": [{"id": "1", "action": "noChange"}]},
         headers={**admin, **MERGE},
     )
     assert r.status_code == 409
-    r = client.patch(f"{ORDER}/{other['id']}", json={"state": "cancelled"}, headers={**clerk, **MERGE})
+    # a held order may be cancelled by a channel
+    held = _held_order(client, admin, customer)
+    r = client.patch(f"{ORDER}/{held['id']}", json={"state": "cancelled"}, headers={**login("clerk"), **MERGE})
     assert r.status_code == 200 and r.json()["cancellationDate"]
+    assert r.json()["productOrderItem"][0]["state"] == "cancelled"
+
+
+def _held_order(client: TestClient, admin: Headers, customer: Doc) -> Doc:
+    account = make_billing_account(
+        client,
+        admin,
+        customer,
+        creditLimit={"unit": "CNY", "value": 0},
+        accountBalance=[
+            {
+                "balanceType": "overdue",
+                "amount": {"unit": "CNY", "value": 10},
+                "validFor": {"startDateTime": "2026-01-01T00:00:00Z"},
+            }
+        ],
+    )
+    doc = place(client, admin, order(customer, add("1", offering(client, admin)), billingAccount={"id": account["id"]}))
+    assert doc["state"] == "held"
+    return doc
 
 
 def test_idempotency_by_header_and_by_external_id(client, admin, login, sql: Sql) -> None:
@@ -354,9 +386,10 @@ def test_number_pool_choose_reserve_and_release(client, admin, login, sql: Sql) 
     customer = make_customer(client, admin)
     offer = offering(client, admin)
     first = place(client, admin, order(customer, numbered("1", offer, "13800000001")))
-    assert first["state"] == "acknowledged"
-    assert sql.rows("SELECT status, order_id FROM number_pool WHERE number = '13800000001'") == [
-        ("reserved", first["id"])
+    assert first["state"] == "inProgress"
+    # reserved for the order, with no expiry while it is in fulfilment
+    assert sql.rows("SELECT status, order_id, reserved_until FROM number_pool WHERE number = '13800000001'") == [
+        ("reserved", first["id"], None)
     ]
     free = client.get("/api/numbers", params={"prefix": "1380"}, headers=admin).json()
     assert "13800000001" not in [n["number"] for n in free]
@@ -377,7 +410,8 @@ def test_number_pool_choose_reserve_and_release(client, admin, login, sql: Sql) 
     assert bad["state"] == "rejected"
     assert sql.value("SELECT status FROM number_pool WHERE number = '13800000002'") == "free"
     # cancelling releases the number
-    r = client.patch(f"{ORDER}/{first['id']}", json={"state": "cancelled"}, headers={**admin, **MERGE})
-    assert r.status_code == 200, r.text
+    r = client.post(f"{ORDERING}/cancelProductOrder", json={"productOrder": {"id": first["id"]}}, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "done"
     assert sql.rows("SELECT status, order_id FROM number_pool WHERE number = '13800000001'") == [("free", None)]
-    assert place(client, admin, order(other, numbered("1", offer, "13800000001")))["state"] == "acknowledged"
+    assert place(client, admin, order(other, numbered("1", offer, "13800000001")))["state"] == "inProgress"

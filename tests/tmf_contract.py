@@ -388,6 +388,8 @@ RESOURCES: list[Resource] = [
                     "id": "1",
                     "action": "add",
                     "quantity": 1,
+                    # an offering held in another catalog: kept, the order rejected, so it stays deletable
+                    "productOffering": {"id": "offering-held-elsewhere", "name": "宽带"},
                     "product": {"name": "宽带", "productCharacteristic": [{"name": "bandwidth", "value": "300M"}]},
                 }
             ],

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import telcrm
-from telcrm.api import auth, customers, orders
+from telcrm.api import auth, customers, orders, provisioning
 from telcrm.api.tmf.mechanics import error_response, json_response
 from telcrm.api.tmf.resource import TmfApi
 from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, ORDERING, PARTY, PARTY_ROLE
@@ -36,6 +36,7 @@ from telcrm.kit.embedded import resolve_database_url
 from telcrm.kit.errors import DomainError
 from telcrm.kit.settings import Settings, get_settings
 from telcrm.worker.dispatcher import Dispatcher
+from telcrm.worker.provisioning import WorkOrderSender
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ RESOURCE_PATHS = {
     ("productCatalog", "productOfferingPrice"): "productOfferingPrice",
     ("productInventory", "product"): "product",
     ("productOrdering", "productOrder"): "productOrder",
+    ("productOrdering", "cancelProductOrder"): "cancelProductOrder",
 }
 
 
@@ -91,6 +93,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 interval=settings.sweeper_interval_seconds,
             )
             task = asyncio.create_task(dispatcher.run_forever())
+            sender = WorkOrderSender(
+                app.state.db,
+                settings.provisioning_url,
+                f"{settings.base_url.rstrip('/')}/api/provisioning/workOrderResults",
+                batch=settings.work_order_batch,
+                interval=settings.sweeper_interval_seconds,
+                resend_after=settings.work_order_resend_seconds,
+            )
+            sending = asyncio.create_task(sender.run_forever())
         # Everything allocated at start-up lives as long as the process: keep it out of the
         # collector's way, so full collections stay short and rare (request latency tails).
         gc.collect()
@@ -99,10 +110,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             yield
         finally:
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                for running in (task, sending):
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
                 await dispatcher.close()
+                await sender.close()
             if db is None:
                 await app.state.db.dispose()
 
@@ -127,6 +140,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(api.router)
     app.include_router(orders.router)
     app.include_router(orders.numbers_router)
+    app.include_router(provisioning.router)
     app.include_router(auth.router)
 
     @app.get("/health", tags=["Health"], summary="Liveness and database check (no authentication)")

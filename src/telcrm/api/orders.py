@@ -32,6 +32,16 @@ async def check_order(request: Request, caller: Caller = Depends(current_caller)
     return json_response(result)
 
 
+@router.get(
+    "/{order_id}/workOrders",
+    summary="The work orders (派单) of an order and their progress",
+)
+async def work_orders(order_id: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    async with reading(request, caller) as ctx:
+        items = await service.orders.work_orders(ctx, order_id)
+    return json_response(items, headers={"X-Result-Count": str(len(items))})
+
+
 numbers_router = APIRouter(prefix="/api/numbers", tags=["Order check and numbers"])
 
 

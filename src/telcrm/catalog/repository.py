@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from telcrm.kit.auth import Context
@@ -32,3 +34,11 @@ async def offerings_using_price(ctx: Context, price_id: str) -> list[CatalogItem
 async def existing_ids(ctx: Context, ids: list[str]) -> set[str]:
     stmt = select(CatalogItem.id).where(CatalogItem.id.in_(ids))
     return set((await ctx.uow.session.execute(stmt)).scalars().all())
+
+
+async def documents(ctx: Context, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The documents of catalog items by id (any kind), in one query."""
+    if not ids:
+        return {}
+    stmt = select(CatalogItem.id, CatalogItem.body).where(CatalogItem.id.in_(sorted(set(ids))))
+    return {row[0]: row[1] for row in (await ctx.uow.session.execute(stmt)).all()}

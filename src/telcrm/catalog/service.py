@@ -398,3 +398,18 @@ async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
     """The TMF620 document of a product offering, or None when no such offering is held here."""
     row = await repository.offerings.find(ctx, offering_id)
     return row.body if row is not None else None
+
+
+async def documents(ctx: Context, ids: list[str]) -> dict[str, Doc]:
+    """The TMF620 documents of the catalog items held here among ``ids`` (offerings, specifications, prices)."""
+    return await repository.documents(ctx, ids)
+
+
+def network_domain(spec: Doc | None) -> str | None:
+    """The network domain a specification is provisioned in: its fixed ``networkDomain`` characteristic."""
+    for char in _list(spec or {}, "productSpecCharacteristic"):
+        if char.get("name") == "networkDomain":
+            values = _list(char, "productSpecCharacteristicValue")
+            if values and isinstance(values[0].get("value"), str):
+                return str(values[0]["value"])
+    return None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Annotated
 
@@ -19,6 +22,7 @@ db_app = typer.Typer(help="The embedded database server", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(db_app, name="db")
 console = Console(soft_wrap=True)
+SIM_PORT = 8100
 
 
 def _database_url() -> str:
@@ -91,6 +95,10 @@ def demo(
     customers: Annotated[int, typer.Option(help="Customers to generate when the database is empty")] = 2000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    sim: Annotated[bool, typer.Option("--sim/--no-sim", help="Start the provisioning simulator")] = True,
+    sim_fail_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of work orders the provisioning simulator fails")
+    ] = 0.05,
 ) -> None:
     """Migrate, load demo data and staff logins if the database is empty, print the logins, serve."""
     from telcrm.demo.catalog import load_catalog
@@ -118,7 +126,36 @@ def demo(
         curl = f"curl -H 'Authorization: Bearer <token>' 'http://{host}:{port}"
         console.print(f"Try:  {curl}/api/customers/search?q={phone}'")
         console.print(f"      {curl}/api/customers/{customer_id}/360'")
-    _serve(host, port, 1)
+    child = _start_provisioning_sim(url, sim_fail_share) if sim else None
+    try:
+        _serve(host, port, 1)
+    finally:
+        if child:
+            _stop(child)
+
+
+def _start_provisioning_sim(url: str, fail_share: float) -> subprocess.Popen[bytes]:
+    """Start ``provisioning-sim`` as a child process with a new system API key of its own."""
+    key = asyncio.run(_create_api_key(url, "provisioning-sim", "system"))
+    os.environ.setdefault("TELCRM_PROVISIONING_URL", f"http://127.0.0.1:{SIM_PORT}")
+    command = [sys.executable, "-m", "telcrm.cli.main", "provisioning-sim", "--port", str(SIM_PORT)]
+    child = subprocess.Popen(
+        [*command, "--fail-share", str(fail_share)],
+        env={**os.environ, "TELCRM_PROVISIONING_API_KEY": key},
+        stdout=subprocess.DEVNULL,
+    )
+    atexit.register(_stop, child)
+    console.print(f"Provisioning simulator runs on http://127.0.0.1:{SIM_PORT} (fail share {fail_share * 100:g}%)")
+    return child
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def _catalog(url: str, load: Callable[[str], int]) -> None:
@@ -144,28 +181,65 @@ def apikey_create(
     role: Annotated[str, typer.Option(help="admin, system, back_office, agent, ...")] = "system",
 ) -> None:
     """Create a system client with ROLE and print its new key alone on the last line."""
-    from telcrm.identity import service as identity
-    from telcrm.kit.db import Database
     from telcrm.kit.errors import DomainError
 
     url = _database_url()
     _migrate(url)
-
-    async def run() -> str:
-        db = Database(url, pool_size=1)
-        try:
-            async with db.unit_of_work() as uow:
-                return await identity.create_api_key(uow.session, name=name, role=role)
-        finally:
-            await db.dispose()
-
     try:
-        key = asyncio.run(run())
+        key = asyncio.run(_create_api_key(url, name, role))
     except DomainError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
     console.print(f"API key for {name} ({role}); keep it, it is not shown again:")
     print(key)
+
+
+async def _create_api_key(url: str, name: str, role: str) -> str:
+    from telcrm.identity import service as identity
+    from telcrm.kit.db import Database
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.unit_of_work() as uow:
+            return await identity.create_api_key(uow.session, name=name, role=role)
+    finally:
+        await db.dispose()
+
+
+@app.command("provisioning-sim")
+def provisioning_sim(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = SIM_PORT,
+    delay: Annotated[float, typer.Option(min=0, help="Seconds until a work order is done")] = 0.5,
+    jitter: Annotated[float, typer.Option(min=0, help="Up to this many seconds more or less than --delay")] = 0.3,
+    fail_share: Annotated[float, typer.Option(min=0, max=1, help="Share of work orders that fail")] = 0.05,
+    permanent_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of the failures that are permanent (not retryable)")
+    ] = 0.3,
+    seed: Annotated[int | None, typer.Option(help="Random seed, to repeat a run; random if not given")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="TELCRM_PROVISIONING_API_KEY", help="telcrm API key sent with the results"),
+    ] = None,
+) -> None:
+    """Simulate the provisioning systems: accept work orders, complete them after a delay, fail a share of them."""
+    import logging
+
+    import uvicorn
+
+    from telcrm.sim.provisioning import SimOptions, create_app
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = SimOptions(
+        delay=delay,
+        jitter=jitter,
+        fail_share=fail_share,
+        permanent_share=permanent_share,
+        seed=seed,
+        api_key=api_key,
+    )
+    console.print(f"provisioning simulator on http://{host}:{port} (fail share {fail_share * 100:g}%)")
+    uvicorn.run(create_app(options), host=host, port=port, log_level="warning", access_log=False)
 
 
 @db_app.command("stop")

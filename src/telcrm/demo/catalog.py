@@ -23,7 +23,11 @@ def _ref(id_: str, name: str, kind: str) -> Doc:
     return {"id": id_, "name": name, "@referredType": kind}
 
 
-def _spec(id_: str, name: str, description: str, chars: list[tuple[str, str, list[Any]]]) -> tuple[str, str, Doc]:
+def _spec(
+    id_: str, name: str, description: str, domain: str, chars: list[tuple[str, str, list[Any]]]
+) -> tuple[str, str, Doc]:
+    # networkDomain (one fixed value) tells order fulfilment which provisioning system does the work
+    chars = [*chars, ("networkDomain", "string", [domain])]
     return (
         "ProductSpecification",
         id_,
@@ -142,21 +146,28 @@ def _items() -> list[tuple[str, str, Doc]]:
         for cid, name in CATEGORIES
     ]
     items += [
-        _spec(*SPEC_LOCAL, "PSTN 本地电话", [("lineType", "string", ["residential", "business"])]),
+        _spec(*SPEC_LOCAL, "PSTN 本地电话", "fixed", [("lineType", "string", ["residential", "business"])]),
         _spec(
-            *SPEC_LD, "国内及国际长途 domestic and international", [("scope", "string", ["domestic", "international"])]
+            *SPEC_LD,
+            "国内及国际长途 domestic and international",
+            "fixed",
+            [("scope", "string", ["domestic", "international"])],
         ),
         _spec(
             *SPEC_MOBILE,
             "4G/5G 语音与数据",
+            "mobile",
             [("network", "string", ["5G", "4G"]), ("includedMinutes", "integer", [300, 800, 2000])],
         ),
-        _spec(*SPEC_BB, "光纤宽带 FTTH", [("bandwidth", "string", ["100M", "300M", "1000M"])]),
-        _spec(*SPEC_IPTV, "高清/4K 网络电视", [("resolution", "string", ["HD", "4K"])]),
-        _spec(*SPEC_VOIP, "IP 电话", [("codec", "string", ["G.711", "G.729"])]),
-        _spec(*SPEC_LEASED, "数字电路/互联网专线 DIA", [("bandwidth", "string", ["10M", "100M", "1000M"])]),
+        _spec(*SPEC_BB, "光纤宽带 FTTH", "broadband", [("bandwidth", "string", ["100M", "300M", "1000M"])]),
+        _spec(*SPEC_IPTV, "高清/4K 网络电视", "iptv", [("resolution", "string", ["HD", "4K"])]),
+        _spec(*SPEC_VOIP, "IP 电话", "voip", [("codec", "string", ["G.711", "G.729"])]),
+        _spec(*SPEC_LEASED, "数字电路/互联网专线 DIA", "leased", [("bandwidth", "string", ["10M", "100M", "1000M"])]),
         _spec(
-            *SPEC_VAS, "来电显示、彩铃 caller ID, ringback tone", [("feature", "string", ["callerId", "ringbackTone"])]
+            *SPEC_VAS,
+            "来电显示、彩铃 caller ID, ringback tone",
+            "vas",
+            [("feature", "string", ["callerId", "ringbackTone"])],
         ),
     ]
     prices = [

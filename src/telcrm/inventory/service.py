@@ -226,6 +226,8 @@ class ProductService(DocumentService[Product]):
 
     async def after_write(self, ctx: Context, row: Product, before: dict[str, Any] | None) -> None:
         await search.index(ctx, row.id, row.customer_id, search_keys(row.body))
+
+    async def after_events(self, ctx: Context, row: Product, before: dict[str, Any] | None) -> None:
         started: set[str] = ctx.extra.get(BILLING_STARTED, set())
         if row.id in started:
             started.discard(row.id)
@@ -255,3 +257,8 @@ def search_keys(doc: dict[str, Any]) -> list[tuple[str, str, int]]:
 
 
 products = ProductService(repository.products)
+
+
+async def product_documents(ctx: Context, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The documents of the caller's products among ``ids``."""
+    return {row.id: row.body for row in await repository.find_many(ctx, ids)}

@@ -115,6 +115,10 @@ class DocumentService(Generic[M]):
     async def after_write(self, ctx: Context, row: M, before: dict[str, Any] | None) -> None:
         return None
 
+    async def after_events(self, ctx: Context, row: M, before: dict[str, Any] | None) -> None:
+        """Runs after a create or change has been audited and its events emitted (follow-up events)."""
+        return None
+
     async def before_delete(self, ctx: Context, row: M) -> None:
         return None
 
@@ -156,6 +160,7 @@ class DocumentService(Generic[M]):
         await self.after_write(ctx, row, None)
         self._audit(ctx, row, "create", None, doc)
         await self._emit(ctx, "Create", row, doc)
+        await self.after_events(ctx, row, None)
         return doc
 
     async def _allocate_id(self, ctx: Context) -> str:
@@ -171,24 +176,42 @@ class DocumentService(Generic[M]):
         if check is not None:
             check(merged)
         state = self.state_attr
-        state_changed = state is not None and before.get(state) != merged.get(state)
-        if state is not None and state_changed:
+        if state is not None and before.get(state) != merged.get(state):
             self.check_transition(ctx, before.get(state), merged.get(state), merged)
         columns = await self.prepare(ctx, merged, row)
+        await self._store(ctx, row, merged, columns)
+        await self.after_write(ctx, row, before)
+        await self._changed(ctx, row, before, merged)
+        await self.after_events(ctx, row, before)
+        return merged
+
+    async def rewrite(self, ctx: Context, row: M, doc: dict[str, Any], columns: dict[str, Any]) -> dict[str, Any]:
+        """Store a document the domain itself has moved on (no authorize/prepare): audit and events
+        as for a patch. For internal steps such as order fulfilment, on a row the caller has locked."""
+        before: dict[str, Any] = row.body  # type: ignore[attr-defined]
+        await self._store(ctx, row, doc, columns)
+        await self.after_write(ctx, row, before)
+        await self._changed(ctx, row, before, doc)
+        await self.after_events(ctx, row, before)
+        return doc
+
+    async def _store(self, ctx: Context, row: Any, doc: dict[str, Any], columns: dict[str, Any]) -> None:
         for key, value in columns.items():
             setattr(row, key, value)
-        row.body = merged
+        row.body = doc
         row.version = row.version + 1
         await ctx.uow.flush()
-        await self.after_write(ctx, row, before)
-        if merged != before:
-            self._audit(ctx, row, "update", before, merged)
-            others = {k for k in set(before) | set(merged) if before.get(k) != merged.get(k)} - {state}
-            if others:
-                await self._emit(ctx, "AttributeValueChange", row, merged)
-            if state_changed:
-                await self._emit(ctx, "StateChange", row, merged)
-        return merged
+
+    async def _changed(self, ctx: Context, row: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+        if after == before:
+            return
+        state = self.state_attr
+        self._audit(ctx, row, "update", before, after)
+        others = {k for k in set(before) | set(after) if before.get(k) != after.get(k)} - {state}
+        if others:
+            await self._emit(ctx, "AttributeValueChange", row, after)
+        if state is not None and before.get(state) != after.get(state):
+            await self._emit(ctx, "StateChange", row, after)
 
     async def delete(self, ctx: Context, id_: str) -> None:
         row: Any = await self.store.get(ctx, id_, for_update=True, label=self.type_name)

@@ -38,6 +38,8 @@ class _Signal:
 
 
 delivery_signal = _Signal()
+# Wakes the work-order sender (order fulfilment, ADR 9) after a commit that made work orders due.
+work_order_signal = _Signal()
 
 
 def parse_hub_query(query: str | None) -> list[tuple[str, set[str]]]:

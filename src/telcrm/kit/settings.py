@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     sweeper_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     run_dispatcher: bool = True
+    # Order fulfilment (ADR 9): where work orders go ({url}/{domain}/workOrders), how often a
+    # temporarily failed work order is tried again, when one sent but unanswered is sent again.
+    provisioning_url: str = "http://127.0.0.1:8100"
+    work_order_max_attempts: int = Field(default=3, ge=1, le=20)
+    work_order_resend_seconds: float = Field(default=600.0, gt=0, le=86400)
+    work_order_batch: int = Field(default=500, ge=1, le=5000)
     # Seconds an authenticated token stays cached in-process (revocation delay).
     auth_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     session_hours: int = Field(default=12, ge=1, le=24 * 30)

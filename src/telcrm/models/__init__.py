@@ -7,7 +7,7 @@ from telcrm.models.catalog import CatalogItem
 from telcrm.models.customer import Customer, CustomerUser
 from telcrm.models.identity import AccessToken, Principal
 from telcrm.models.inventory import Product
-from telcrm.models.ordering import NumberPool, ProductOrder
+from telcrm.models.ordering import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
 from telcrm.models.outbox import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
 from telcrm.models.party import Party, PartyRole
 from telcrm.models.search import SearchKey
@@ -17,6 +17,7 @@ __all__ = [
     "Account",
     "AuditEntry",
     "Base",
+    "CancelProductOrder",
     "CatalogItem",
     "Customer",
     "CustomerUser",
@@ -32,4 +33,5 @@ __all__ = [
     "ProductOrder",
     "ReferenceItem",
     "SearchKey",
+    "WorkOrder",
 ]

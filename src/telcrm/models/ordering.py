@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Index, String, text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telcrm.models.base import Base, Document, Scoped, Timestamps
@@ -42,6 +43,51 @@ class NumberPool(Timestamps, Base):
     kind: Mapped[str] = mapped_column(String(20), default="mobile")
     status: Mapped[str] = mapped_column(String(20), default="free")  # free | reserved | taken
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    item_id: Mapped[str | None] = mapped_column(String(100))  # the order item that chose it
     reserved_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_number_pool_status_number", "status", "number"),)
+
+
+class WorkOrder(Timestamps, Base):
+    """派单: one task of one order item for one network domain, sent to provisioning (ADR 9).
+
+    ``waiting`` (behind an earlier task of the same item) → ``pending`` (to send; this table is
+    the outbox of work orders) → ``sent`` → ``completed`` | ``failed``; or ``cancelled``.
+    ``attempt`` counts provisioning attempts (a temporary failure sends the work order again);
+    ``send_attempts`` counts deliveries of the current attempt.
+    """
+
+    __tablename__ = "work_order"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), ForeignKey("product_order.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(100))
+    root_item_id: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(20))
+    task: Mapped[str] = mapped_column(String(30))
+    action: Mapped[str] = mapped_column(String(20))
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_work_order_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_work_order_sent", "sent_at", postgresql_where=text("status = 'sent'")),
+    )
+
+
+class CancelProductOrder(Document, Scoped, Base):
+    """TMF622 CancelProductOrder: a request to cancel an order, and its outcome."""
+
+    __tablename__ = "cancel_product_order"
+    state: Mapped[str] = mapped_column(String(30))
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+
+    __table_args__ = (Index("ix_cancel_product_order_created", "created_at", "id"),)

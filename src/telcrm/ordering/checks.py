@@ -45,22 +45,22 @@ class Verdict:
         self.items.setdefault(item_id, []).append(problem)
 
 
-def _dicts(value: Any) -> list[Doc]:
+def dicts(value: Any) -> list[Doc]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _walk(items: list[Doc], path: str = "productOrderItem") -> list[tuple[str, Doc]]:
+def walk(items: list[Doc], path: str = "productOrderItem") -> list[tuple[str, Doc]]:
     out: list[tuple[str, Doc]] = []
     for i, item in enumerate(items):
         here = f"{path}[{i}]"
         out.append((here, item))
-        out += _walk(_dicts(item.get("productOrderItem")), f"{here}.productOrderItem")
+        out += walk(dicts(item.get("productOrderItem")), f"{here}.productOrderItem")
     return out
 
 
 def structure(doc: Doc) -> None:
     """A malformed order: unknown action, duplicate item ids, a relationship to a missing item."""
-    items = _walk(_dicts(doc.get("productOrderItem")))
+    items = walk(dicts(doc.get("productOrderItem")))
     seen: set[str] = set()
     for path, item in items:
         if item.get("action") not in ACTIONS:
@@ -70,7 +70,7 @@ def structure(doc: Doc) -> None:
             raise ValidationFailed(f"item id {item_id} is used twice in the order", field=f"{path}.id")
         seen.add(str(item_id))
     for path, item in items:
-        for j, rel in enumerate(_dicts(item.get("productOrderItemRelationship"))):
+        for j, rel in enumerate(dicts(item.get("productOrderItemRelationship"))):
             if rel.get("id") not in seen:
                 raise ValidationFailed(
                     f"{path}.productOrderItemRelationship[{j}] names item {rel.get('id')}, which is not in the order",
@@ -81,7 +81,7 @@ def structure(doc: Doc) -> None:
 def _party(doc: Doc, roles: tuple[str, ...]) -> list[str]:
     return [
         str(p["id"])
-        for p in _dicts(doc.get("relatedParty"))
+        for p in dicts(doc.get("relatedParty"))
         if str(p.get("role") or "").lower() in roles and isinstance(p.get("id"), str)
     ]
 
@@ -104,7 +104,7 @@ async def judge(ctx: Context, doc: Doc) -> Verdict:
     customer_id = customer["id"] if customer else None
     user = await _user(ctx, _party(doc, USER_ROLES), customer_id, verdict, None)
     await _account(ctx, (doc.get("billingAccount") or {}).get("id"), customer_id, user, verdict, None)
-    for item in _dicts(doc.get("productOrderItem")):
+    for item in dicts(doc.get("productOrderItem")):
         await _item(ctx, item, customer, user, verdict)
     await _numbers(ctx, doc, verdict)
     if verdict.problems or any(verdict.items.values()):
@@ -222,12 +222,12 @@ async def _offering(ctx: Context, item: Doc, ref: Doc, customer: Doc | None, ver
         ok, reason = catalog.eligible(offering, customer["category"], customer["province"])
         if not ok:
             verdict.item(item_id, reason)
-    bundled = _dicts(offering.get("bundledProductOffering"))
+    bundled = dicts(offering.get("bundledProductOffering"))
     if not bundled:
         return
     chosen = Counter(
         str((child.get("productOffering") or {}).get("id"))
-        for child in _dicts(item.get("productOrderItem"))
+        for child in dicts(item.get("productOrderItem"))
         if isinstance(child.get("productOffering"), dict)
     )
     allowed = {str(b.get("id")) for b in bundled}
@@ -248,7 +248,7 @@ def chosen_number(item: Doc) -> str | None:
     product = item.get("product")
     if item.get("action") not in ("add", "modify") or not isinstance(product, dict):
         return None
-    for char in _dicts(product.get("productCharacteristic")):
+    for char in dicts(product.get("productCharacteristic")):
         if char.get("name") == NUMBER and isinstance(char.get("value"), str):
             return str(char["value"]).strip()
     return None
@@ -256,7 +256,7 @@ def chosen_number(item: Doc) -> str | None:
 
 async def _numbers(ctx: Context, doc: Doc, verdict: Verdict) -> None:
     seen: set[str] = set()
-    for _, item in _walk(_dicts(doc.get("productOrderItem"))):
+    for _, item in walk(dicts(doc.get("productOrderItem"))):
         number = chosen_number(item)
         if number is None:
             continue

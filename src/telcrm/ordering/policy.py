@@ -28,8 +28,10 @@ def check(ctx: Context, action: str) -> None:
         raise Forbidden(f"your role may not {action} product orders")
 
 
-def may_fulfil(ctx: Context) -> bool:
-    return bool(ctx.caller.roles & FULFILMENT)
+def check_provisioning(ctx: Context) -> None:
+    """Only integrated systems (provisioning) and administrators report work order results."""
+    if not ctx.caller.roles & FULFILMENT:
+        raise Forbidden("only the provisioning systems report work order results")
 
 
 def _amount(value: Any) -> float | None:

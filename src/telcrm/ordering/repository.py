@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentStore
-from telcrm.models import NumberPool, ProductOrder
+from telcrm.models import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
 
 orders = DocumentStore(ProductOrder)
+cancellations = DocumentStore(CancelProductOrder)
 
 
 async def by_idempotency_key(ctx: Context, principal_id: str, key: str) -> ProductOrder | None:
@@ -44,21 +47,108 @@ async def number_status(ctx: Context, number: str) -> str | None:
     return (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
 
 
-async def reserve_number(ctx: Context, number: str, order_id: str, hold: timedelta) -> bool:
-    """Take a free number for an order; False when it is not free (any more)."""
+async def reserve_number(ctx: Context, number: str, order_id: str, item_id: str, hold: timedelta) -> bool:
+    """Take a free number for an order item; False when it is not free (any more)."""
     stmt = (
         update(NumberPool)
         .where(NumberPool.number == number, NumberPool.status == "free")
-        .values(status="reserved", order_id=order_id, reserved_until=datetime.now(UTC) + hold)
+        .values(status="reserved", order_id=order_id, item_id=item_id, reserved_until=datetime.now(UTC) + hold)
         .returning(NumberPool.number)
     )
     return (await ctx.uow.session.execute(stmt)).first() is not None
 
 
-async def release_numbers(ctx: Context, order_id: str) -> None:
+async def release_numbers(ctx: Context, order_id: str, item_ids: Sequence[str] | None = None) -> None:
+    """Give back the numbers an order (or some of its items) reserved and did not take."""
+    stmt = update(NumberPool).where(NumberPool.order_id == order_id, NumberPool.status == "reserved")
+    if item_ids is not None:
+        stmt = stmt.where(NumberPool.item_id.in_(list(item_ids)))
+    await ctx.uow.session.execute(stmt.values(status="free", order_id=None, item_id=None, reserved_until=None))
+
+
+async def take_numbers(ctx: Context, order_id: str, item_ids: Sequence[str]) -> None:
+    """The items are fulfilled: their numbers are in service now."""
+    stmt = (
+        update(NumberPool)
+        .where(NumberPool.order_id == order_id, NumberPool.status == "reserved", NumberPool.item_id.in_(list(item_ids)))
+        .values(status="taken", reserved_until=None)
+    )
+    await ctx.uow.session.execute(stmt)
+
+
+async def keep_numbers(ctx: Context, order_id: str) -> None:
+    """An order in fulfilment keeps its numbers until it ends: no expiry."""
     stmt = (
         update(NumberPool)
         .where(NumberPool.order_id == order_id, NumberPool.status == "reserved")
-        .values(status="free", order_id=None, reserved_until=None)
+        .values(reserved_until=None)
     )
     await ctx.uow.session.execute(stmt)
+
+
+async def expired_reservations(ctx: Context, now: datetime, limit: int) -> list[str]:
+    """Orders holding a number past its reservation."""
+    stmt = (
+        select(NumberPool.order_id)
+        .where(NumberPool.status == "reserved", NumberPool.reserved_until < now, NumberPool.order_id.is_not(None))
+        .distinct()
+        .limit(limit)
+    )
+    return [r for r in (await ctx.uow.session.execute(stmt)).scalars().all() if r is not None]
+
+
+async def add_numbers(ctx: Context, rows: list[dict[str, Any]]) -> None:
+    await ctx.uow.session.execute(insert(NumberPool), rows)
+
+
+# ----- work orders (ADR 9) ---------------------------------------------------------------------
+
+
+async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await ctx.uow.session.execute(insert(WorkOrder), rows)
+
+
+async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, str]:
+    stmt = select(WorkOrder.id, WorkOrder.order_id).where(WorkOrder.id.in_(list(ids)))
+    return {r[0]: r[1] for r in (await ctx.uow.session.execute(stmt)).all()}
+
+
+async def lock_orders(ctx: Context, ids: Sequence[str]) -> list[ProductOrder]:
+    """The orders, locked in id order (every writer locks orders before their work orders)."""
+    stmt = orders.base(ctx).where(ProductOrder.id.in_(list(ids))).order_by(ProductOrder.id).with_for_update()
+    return list((await ctx.uow.session.execute(stmt)).scalars().all())
+
+
+async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = False) -> list[WorkOrder]:
+    stmt = (
+        select(WorkOrder)
+        .where(WorkOrder.order_id.in_(list(order_ids)))
+        .order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOrder.seq)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return list((await ctx.uow.session.execute(stmt)).scalars().all())
+
+
+async def claim_due_work_orders(ctx: Context, now: datetime, limit: int) -> list[WorkOrder]:
+    """Work orders to send now, locked; ones another sender holds are skipped."""
+    stmt = (
+        select(WorkOrder)
+        .where(WorkOrder.status == "pending", WorkOrder.next_attempt_at <= now)
+        .order_by(WorkOrder.next_attempt_at, WorkOrder.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await ctx.uow.session.execute(stmt)).scalars().all())
+
+
+async def resend_unanswered(ctx: Context, sent_before: datetime) -> int:
+    """Work orders sent but never answered go out again (provisioning drops duplicates)."""
+    stmt = (
+        update(WorkOrder)
+        .where(WorkOrder.status == "sent", WorkOrder.sent_at < sent_before)
+        .values(status="pending", next_attempt_at=datetime.now(UTC))
+        .returning(WorkOrder.id)
+    )
+    return len((await ctx.uow.session.execute(stmt)).all())

@@ -14,11 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService
-from telcrm.kit.errors import Conflict, InvalidTransition, ValidationFailed
-from telcrm.models import ProductOrder
-from telcrm.ordering import checks, policy, repository
+from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
+from telcrm.models import CancelProductOrder, ProductOrder, WorkOrder
+from telcrm.ordering import checks, fulfilment, policy, repository
 from telcrm.ordering.checks import Verdict
 from telcrm.party.service import new_scope
+from telcrm.search import service as search
+from telcrm.search.keys import fold
 
 Doc = dict[str, Any]
 API = "productOrdering"
@@ -60,6 +62,7 @@ FIXED = ("productOrderItem", "relatedParty", "billingAccount")
 NOT_DELETABLE = ("pending", "inProgress", "assessingCancellation", "pendingCancellation")
 NOTE_TYPE = "OrderCheckNote"
 KEY = "ordering.idempotency_key"
+ROW = "ordering.row"  # the order row last written, for the steps that follow in the same transaction
 # A chosen number stays reserved for the order this long (fulfilment takes it; ADR 6).
 NUMBER_HOLD = timedelta(days=7)
 # States in which an order gives its reserved numbers back.
@@ -111,6 +114,38 @@ def report(verdict: Verdict) -> Doc:
     }
 
 
+def order_search_keys(doc: Doc) -> list[tuple[str, str, int]]:
+    """An order's id and the channel's externalId find its customer."""
+    keys = [("id", fold(str(doc["id"])).upper(), 0)]
+    external = doc.get("externalId")
+    if isinstance(external, str) and fold(external):
+        keys.append(("id", fold(external).upper(), 0))
+    return keys
+
+
+def work_order_document(wo: WorkOrder) -> Doc:
+    """A work order as the channels see it (telcrm's own shape: TMF622 has no work orders)."""
+
+    def stamp(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+    return {
+        "id": wo.id,
+        "productOrderItemId": wo.item_id,
+        "domain": wo.domain,
+        "task": wo.task,
+        "action": wo.action,
+        "sequence": wo.seq,
+        "state": wo.status,
+        "attempt": wo.attempt,
+        "reason": wo.reason,
+        "result": wo.result,
+        "createdAt": stamp(wo.created_at),
+        "sentAt": stamp(wo.sent_at),
+        "finishedAt": stamp(wo.finished_at),
+    }
+
+
 class OrderService(DocumentService[ProductOrder]):
     api = API
     type_name = "ProductOrder"
@@ -143,14 +178,41 @@ class OrderService(DocumentService[ProductOrder]):
         ctx.extra[KEY] = idempotency_key
         try:
             async with ctx.uow.session.begin_nested():
-                doc = await self.create(ctx, data)
+                await self.create(ctx, data)
         except IntegrityError:
             # lost a race on the unique index: the winner's order is the answer
             existing = await self._existing(ctx, data, idempotency_key)
             if existing is None:
                 raise
             return existing.body, False
-        return doc, True
+        row: ProductOrder = ctx.extra.pop(ROW)
+        if row.state == "acknowledged":
+            await fulfilment.start(self, ctx, row)
+        return row.body, True
+
+    async def patch(self, ctx: Context, id_: str, patch: Doc, check: Any = None) -> Doc:
+        await super().patch(ctx, id_, patch, check)
+        row: ProductOrder = ctx.extra.pop(ROW)
+        if row.state == "acknowledged":  # e.g. a held order released: fulfilment starts
+            await fulfilment.start(self, ctx, row)
+        return row.body
+
+    async def rewrite(self, ctx: Context, row: ProductOrder, doc: Doc, columns: Doc) -> Doc:
+        """Fulfilment's own steps keep to the TMF622 lifecycle too."""
+        new = doc.get("state")
+        if new != row.state and new not in TRANSITIONS.get(row.state, set()):
+            raise InvalidTransition(f"an order cannot go from {row.state} to {new}", field="state")
+        return await super().rewrite(ctx, row, doc, columns)
+
+    async def apply_results(self, ctx: Context, results: list[Doc]) -> tuple[int, int]:
+        """Provisioning reports work orders done or failed (ADR 9)."""
+        policy.check_provisioning(ctx)
+        return await fulfilment.apply_results(self, ctx, results)
+
+    async def work_orders(self, ctx: Context, order_id: str) -> list[Doc]:
+        """The work orders of an order the caller may see, for the channels to follow progress."""
+        await self.get(ctx, order_id)
+        return [work_order_document(w) for w in await repository.work_orders(ctx, [order_id])]
 
     async def _existing(self, ctx: Context, data: Doc, key: str | None) -> ProductOrder | None:
         if key is not None:
@@ -193,15 +255,18 @@ class OrderService(DocumentService[ProductOrder]):
         if verdict.state == "rejected":
             return
         for item_id, number in verdict.numbers:
-            if not await repository.reserve_number(ctx, number, order_id, NUMBER_HOLD):
+            if not await repository.reserve_number(ctx, number, order_id, item_id, NUMBER_HOLD):
                 verdict.item(item_id, f"number {number} was just taken by another order")
                 verdict.state = "rejected"
         if verdict.state == "rejected":
             await repository.release_numbers(ctx, order_id)
 
     async def after_write(self, ctx: Context, row: ProductOrder, before: Doc | None) -> None:
+        ctx.extra[ROW] = row
         if before is not None and row.state in RELEASING:
             await repository.release_numbers(ctx, row.id)
+        if before is None or before.get("externalId") != row.body.get("externalId"):
+            await search.index(ctx, row.id, row.customer_id, order_search_keys(row.body))
 
     def _prepare_change(self, doc: Doc, row: ProductOrder) -> Doc:
         for attr in FIXED:
@@ -214,6 +279,8 @@ class OrderService(DocumentService[ProductOrder]):
             raise ValidationFailed(f"state must be one of {', '.join(STATES)}", field="state")
         if state == "cancelled" and row.state != "cancelled":
             doc.setdefault("cancellationDate", _now())
+            for _, node in checks.walk(checks.dicts(doc.get("productOrderItem"))):
+                node["state"] = "cancelled"
         if state in ("completed", "failed", "partial") and row.state != state:
             doc.setdefault("completionDate", _now())
         external = doc.get("externalId")
@@ -222,8 +289,8 @@ class OrderService(DocumentService[ProductOrder]):
     def check_transition(self, ctx: Context, old: Any, new: Any, doc: Doc) -> None:
         if new not in STATES:
             raise ValidationFailed(f"state must be one of {', '.join(STATES)}", field="state")
-        table = TRANSITIONS if policy.may_fulfil(ctx) else CHANNEL_TRANSITIONS
-        if new not in table.get(old, set()):
+        # fulfilment moves orders through the rest of the lifecycle (ADR 9); by hand, only these
+        if new not in CHANNEL_TRANSITIONS.get(old, set()):
             raise InvalidTransition(f"an order cannot go from {old} to {new}", field="state")
 
     async def before_delete(self, ctx: Context, row: ProductOrder) -> None:
@@ -233,3 +300,53 @@ class OrderService(DocumentService[ProductOrder]):
 
 
 orders = OrderService(repository.orders)
+
+
+class CancelOrderService(DocumentService[CancelProductOrder]):
+    """TMF622 cancelProductOrder: the request is decided when it is made (``done`` or
+    ``terminatedWithError`` with the reason in ``stateReason``, a telcrm extension)."""
+
+    api = API
+    type_name = "CancelProductOrder"
+    event_key = "cancelProductOrder"
+    audit_type = "CancelProductOrder"
+    state_attr = "state"
+    events = frozenset({"Create", "StateChange"})
+
+    async def authorize(self, ctx: Context, action: str, row: CancelProductOrder | None, doc: Doc | None) -> None:
+        if action in ("update", "delete"):
+            raise Forbidden("a cancellation request is not changed or deleted once made")
+        policy.check(ctx, "create" if action == "create" else action)
+
+    async def prepare(self, ctx: Context, doc: Doc, row: CancelProductOrder | None) -> Doc:
+        ref = doc.get("productOrder")
+        order_id = ref.get("id") if isinstance(ref, dict) else None
+        if not isinstance(order_id, str) or not order_id:
+            raise ValidationFailed("productOrder.id names the order to cancel", field="productOrder.id")
+        found = await repository.lock_orders(ctx, [order_id])
+        if not found:
+            raise WrongReference(f"product order {order_id} not found", field="productOrder.id")
+        order = found[0]
+        reason = doc.get("cancellationReason")
+        refused = await fulfilment.cancel(orders, ctx, order, reason if isinstance(reason, str) else None)
+        doc["productOrder"] = {
+            **(ref if isinstance(ref, dict) else {}),
+            "id": order.id,
+            "@referredType": "ProductOrder",
+        }
+        if refused is None:
+            doc["state"] = "done"
+            doc["effectiveCancellationDate"] = _now()
+        else:
+            doc["state"] = "terminatedWithError"
+            doc["stateReason"] = refused
+        return {
+            "state": doc["state"],
+            "order_id": order.id,
+            "customer_id": order.customer_id,
+            "dealer_id": order.dealer_id,
+            "manager_id": order.manager_id,
+        }
+
+
+cancellations = CancelOrderService(repository.cancellations)

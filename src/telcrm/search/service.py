@@ -93,6 +93,8 @@ def plan(q: str) -> list[tuple[str, str, bool, int]]:
             if number:
                 terms.append(("phone", number, len(number) >= 4, KIND_RANK["phone"]))
         return terms or [("id", digits.upper(), False, KIND_RANK["id"])]
+    if re.fullmatch(r"[0-9A-Fa-f]{32}", compact):
+        return [("id", compact.upper(), False, KIND_RANK["id"])]  # an order id (a UUID)
     if re.fullmatch(r"[A-Za-z0-9]{6,20}", compact) and re.search(r"\d", compact):
         terms.append(("id", compact.upper(), False, KIND_RANK["id"]))  # passport, credit code
         return terms

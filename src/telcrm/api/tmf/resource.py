@@ -67,12 +67,42 @@ class Capturing(Protocol):
     async def capture(self, ctx: Context, data: Doc, key: str | None) -> tuple[Doc, bool]: ...
 
 
+class _Routes:
+    """Registers an operation on the router only when the resource offers it."""
+
+    def __init__(self, router: APIRouter, operations: frozenset[str]) -> None:
+        self.router, self.operations = router, operations
+
+    def _add(self, method: str, operation: str, path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        if operation not in self.operations:
+            return lambda endpoint: endpoint
+        return getattr(self.router, method)(path, **kwargs)  # type: ignore[no-any-return]
+
+    def get(self, operation: str, path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        return self._add("get", operation, path, **kwargs)
+
+    def post(self, operation: str, path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        return self._add("post", operation, path, **kwargs)
+
+    def patch(self, operation: str, path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        return self._add("patch", operation, path, **kwargs)
+
+    def delete(self, operation: str, path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        return self._add("delete", operation, path, **kwargs)
+
+
 # Every resource type served, so that no endpoint accepts another's @type (filled by add_resource).
 RESOURCE_TYPES: set[str] = set()
 
 
-def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceService) -> None:
-    """The five operations; a ``Capturing`` service also honours ``Idempotency-Key`` on create."""
+OPERATIONS = frozenset({"list", "create", "retrieve", "patch", "delete"})
+
+
+def add_resource(
+    api: TmfApi, path: str, type_name: str, service: ResourceService, operations: frozenset[str] = OPERATIONS
+) -> None:
+    """The operations the spec gives the resource (all five unless ``operations`` says fewer);
+    a ``Capturing`` service also honours ``Idempotency-Key`` on create."""
     capture = service.capture if isinstance(service, Capturing) else None
     spec, router = api.spec, api.router
     RESOURCE_TYPES.add(type_name)
@@ -98,7 +128,10 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
             }
         }
 
-    @router.get(
+    route = _Routes(router, operations)
+
+    @route.get(
+        "list",
         f"/{path}",
         name=f"list{type_name}",
         summary=f"List or find {type_name} objects",
@@ -126,7 +159,8 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
         items = [render(request, d, selected) for d in docs]
         return json_response(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
 
-    @router.post(
+    @route.post(
+        "create",
         f"/{path}",
         name=f"create{type_name}",
         summary=f"Create a {type_name}",
@@ -168,7 +202,8 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
         out = render(request, doc)
         return json_response(out, status=201 if first else 200, headers={"Location": out["href"]})
 
-    @router.get(
+    @route.get(
+        "retrieve",
         f"/{path}/{{id}}",
         name=f"retrieve{type_name}",
         summary=f"Retrieve a {type_name} by id",
@@ -188,7 +223,8 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
             doc = await service.get(ctx, id)
         return json_response(render(request, doc, selected))
 
-    @router.patch(
+    @route.patch(
+        "patch",
         f"/{path}/{{id}}",
         name=f"patch{type_name}",
         summary=f"Update a {type_name} (JSON merge patch)",
@@ -212,7 +248,8 @@ def add_resource(api: TmfApi, path: str, type_name: str, service: ResourceServic
             doc = await service.patch(ctx, id, patch, check)
         return json_response(render(request, doc))
 
-    @router.delete(
+    @route.delete(
+        "delete",
         f"/{path}/{{id}}",
         name=f"delete{type_name}",
         summary=f"Delete a {type_name}",

@@ -1,4 +1,4 @@
-"""TMF622 Product Ordering Management v4: productOrder and hub (cancelProductOrder is not served)."""
+"""TMF622 Product Ordering Management v4: productOrder, cancelProductOrder and hub."""
 
 from telcrm.api.tmf.hub import add_hub
 from telcrm.api.tmf.resource import TmfApi, add_resource
@@ -12,5 +12,13 @@ api = TmfApi(
     title="TMF622 Product Ordering",
 )
 add_resource(api, "productOrder", "ProductOrder", service.orders)
+# The spec gives cancellation requests list, create and retrieve only.
+add_resource(
+    api,
+    "cancelProductOrder",
+    "CancelProductOrder",
+    service.cancellations,
+    frozenset({"list", "create", "retrieve"}),
+)
 add_hub(api)
 router = api.router

@@ -1,0 +1,327 @@
+"""Orders end to end, and catalog reads: prints capture latency, completion rate and checks.
+
+Usage (after `telcrm demo-data --customers 1000000` on the same database settings):
+
+    TELCRM_DATA_DIR=D .venv/bin/python bench/bench_orders.py [--rate 200] [--duration 60] [--workers 2]
+
+It starts `telcrm serve` (with its work-order sender) and `telcrm provisioning-sim` (delay 0.5 s
+± 0.3 s, 5 % failures of which 30 % permanent), then:
+1. catalog: wrk on the active offering list (browse) and on single offerings (detail);
+2. orders: an open-loop load generator POSTs orders at ``--rate`` per second for ``--duration``
+   seconds (a mix of mobile plans with a number from the pool, broadband, IPTV and converged
+   bundles, for sampled active individual customers with their own account and user), records
+   each capture's latency, then waits until every order has ended and checks that nothing was
+   lost or doubled: every order stored once and ended, one product per completed item, one
+   Create event per order and per product, one billing start per product, no work order or
+   number left open.
+Server, simulator, database and load generator share this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_api import run_wrk, wait_healthy  # noqa: E402
+
+from telcrm.demo.catalog import _items  # noqa: E402
+from telcrm.identity import service as identity  # noqa: E402
+from telcrm.kit.db import Database  # noqa: E402
+from telcrm.kit.embedded import resolve_database_url  # noqa: E402
+from telcrm.kit.settings import get_settings  # noqa: E402
+
+ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
+OFFERING = "/tmf-api/productCatalogManagement/v4/productOffering"
+SPEC = "/tmf-api/productCatalogManagement/v4/productSpecification"
+MIX = [("mobile", 0.6), ("broadband", 0.2), ("iptv", 0.1), ("converged", 0.1)]
+
+
+async def make_key(url: str, name: str, role: str) -> str:
+    db = Database(url, pool_size=1)
+    try:
+        async with db.unit_of_work() as uow:
+            return await identity.create_api_key(uow.session, name=name, role=role)
+    finally:
+        await db.dispose()
+
+
+def sample_shops(conn: psycopg.Connection[Any], size: int) -> list[tuple[str, str, str]]:
+    """Active individual customers with a billing account and a user of their own."""
+    total = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
+    pct = min(100.0, max(0.01, 100.0 * size * 4 / max(total, 1)))
+    rows = conn.execute(
+        f"""SELECT c.id, a.id, u.id FROM customer c TABLESAMPLE SYSTEM ({pct})
+            JOIN LATERAL (SELECT id FROM account WHERE owner_customer_id = c.id AND kind = 'BillingAccount'
+                          AND state = 'active' AND account_type IS DISTINCT FROM 'groupPaid' LIMIT 1) a ON true
+            JOIN LATERAL (SELECT id FROM customer_user WHERE customer_id = c.id LIMIT 1) u ON true
+            WHERE c.status = 'active' AND c.category = 'individual' LIMIT {size}"""
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def free_numbers(conn: psycopg.Connection[Any], size: int) -> list[str]:
+    rows = conn.execute(
+        "SELECT number FROM number_pool WHERE status = 'free' AND kind = 'mobile' ORDER BY number LIMIT %s", (size,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def order_body(n: int, shop: tuple[str, str, str], kind: str, number: str | None, tag: str) -> dict[str, Any]:
+    customer, account, user = shop
+
+    def item(item_id: str, offering: str, **extra: Any) -> dict[str, Any]:
+        return {"id": item_id, "action": "add", "productOffering": {"id": offering}, **extra}
+
+    def numbered(item_id: str, offering: str) -> dict[str, Any]:
+        chars = [{"name": "serviceNumber", "value": number}]
+        return item(item_id, offering, product={"productCharacteristic": chars})
+
+    if kind == "mobile":
+        items = [numbered("1", random.choice(["po-mobile-59", "po-mobile-99", "po-mobile-199"]))]
+    elif kind == "broadband":
+        items = [item("1", random.choice(["po-broadband-100m", "po-broadband-300m", "po-broadband-1000m"]))]
+    elif kind == "iptv":
+        items = [item("1", "po-iptv")]
+    else:
+        parts = [numbered("1.1", "po-mobile-99"), item("1.2", "po-broadband-300m"), item("1.3", "po-iptv")]
+        items = [item("1", "po-bundle-converged", productOrderItem=parts)]
+    return {
+        "externalId": f"{tag}-{n}",
+        "category": "B2C",
+        "relatedParty": [
+            {"id": customer, "role": "customer", "@referredType": "Customer"},
+            {"id": user, "role": "user", "@referredType": "User"},
+        ],
+        "billingAccount": {"id": account},
+        "productOrderItem": items,
+    }
+
+
+async def load(base: str, key: str, bodies: list[dict[str, Any]], rate: float) -> list[tuple[float, int, str]]:
+    """Open loop: order n leaves at start + n / rate whatever the earlier ones are doing."""
+    results: list[tuple[float, int, str]] = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits) as http:
+
+        async def one(body: dict[str, Any]) -> None:
+            started = time.perf_counter()
+            try:
+                r = await http.post(ORDER, json=body, timeout=60)
+                results.append((time.perf_counter() - started, r.status_code, r.json().get("state", "")))
+            except httpx.HTTPError as exc:
+                results.append((time.perf_counter() - started, 0, type(exc).__name__))
+
+        tasks = []
+        start = time.perf_counter()
+        for n, body in enumerate(bodies):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(body)))
+        await asyncio.gather(*tasks)
+    return results
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] * 1000
+
+
+def upgrade_catalog(base: str, key: str) -> None:
+    """Give the demo specifications their networkDomain if the data predates it."""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        for kind, id_, doc in _items():
+            if kind != "ProductSpecification":
+                continue
+            current = http.get(f"{SPEC}/{id_}").json()
+            names = {c["name"] for c in current.get("productSpecCharacteristic", [])}
+            if "networkDomain" not in names:
+                r = http.patch(
+                    f"{SPEC}/{id_}",
+                    json={"productSpecCharacteristic": doc["productSpecCharacteristic"]},
+                    headers={"Content-Type": "application/merge-patch+json"},
+                )
+                r.raise_for_status()
+
+
+def check(conn: psycopg.Connection[Any], tag: str, placed: int) -> dict[str, Any]:
+    def one(query: str, *args: Any) -> Any:
+        return conn.execute(query, args).fetchone()[0]  # type: ignore[index]
+
+    mine = "SELECT id FROM product_order WHERE external_id LIKE %s"
+    like = f"{tag}-%"
+    out: dict[str, Any] = {}
+    out["orders stored"] = one("SELECT count(*) FROM product_order WHERE external_id LIKE %s", like)
+    out["orders with a duplicate externalId"] = one(
+        "SELECT count(*) FROM (SELECT external_id FROM product_order WHERE external_id LIKE %s"
+        " GROUP BY 1 HAVING count(*) > 1) d",
+        like,
+    )
+    for state, count in conn.execute(
+        "SELECT state, count(*) FROM product_order WHERE external_id LIKE %s GROUP BY 1 ORDER BY 1", (like,)
+    ):
+        out[f"orders {state}"] = count
+    out["work orders still open"] = one(
+        f"SELECT count(*) FROM work_order WHERE order_id IN ({mine}) AND status IN ('waiting','pending','sent')", like
+    )
+    out["work orders retried"] = one(
+        f"SELECT count(*) FROM work_order WHERE order_id IN ({mine}) AND attempt > 1", like
+    )
+    out["products made"] = one(
+        f"SELECT count(*) FROM product WHERE body->'productOrderItem'->0->>'productOrderId' IN ({mine})", like
+    )
+    out["products doubled (same order item twice)"] = one(
+        "SELECT count(*) FROM (SELECT body->'productOrderItem'->0->>'productOrderId',"
+        " body->'productOrderItem'->0->>'orderItemId' FROM product"
+        f" WHERE body->'productOrderItem'->0->>'productOrderId' IN ({mine}) GROUP BY 1, 2 HAVING count(*) > 1) d",
+        like,
+    )
+    out["completed items without a product"] = one(
+        f"""SELECT count(*) FROM product_order o,
+              jsonb_path_query(o.body, '$.productOrderItem[*] ? (@.state == "completed")') AS root
+            WHERE o.id IN ({mine}) AND NOT (root ? 'product')""",
+        like,
+    )
+    out["order Create events"] = one(
+        f"SELECT count(*) FROM outbox_event WHERE event_type = 'ProductOrderCreateEvent' AND resource_id IN ({mine})",
+        like,
+    )
+    products = f"SELECT id FROM product WHERE body->'productOrderItem'->0->>'productOrderId' IN ({mine})"
+    out["product Create events"] = one(
+        f"SELECT count(*) FROM outbox_event WHERE event_type = 'ProductCreateEvent' AND resource_id IN ({products})",
+        like,
+    )
+    out["billing start events"] = one(
+        "SELECT count(*) FROM outbox_event WHERE event_type = 'ProductBillingStartEvent'"
+        f" AND resource_id IN ({products})",
+        like,
+    )
+    out["numbers left reserved"] = one(
+        f"SELECT count(*) FROM number_pool WHERE status = 'reserved' AND order_id IN ({mine})", like
+    )
+    problems = []
+    if out["orders stored"] != placed or out["orders with a duplicate externalId"]:
+        problems.append("orders lost or doubled")
+    if out["products doubled (same order item twice)"] or out["completed items without a product"]:
+        problems.append("products doubled or missing")
+    if out["order Create events"] != out["orders stored"] or out["product Create events"] != out["products made"]:
+        problems.append("events lost or doubled")
+    if out["billing start events"] != out["products made"]:
+        problems.append("billing starts lost or doubled")
+    out["verdict"] = "OK: nothing lost or doubled" if not problems else "; ".join(problems)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=200.0, help="orders per second offered")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--catalog-duration", type=int, default=15)
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--sim-port", type=int, default=8101)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    random.seed(args.seed)
+    settings = get_settings()
+    url = resolve_database_url(settings.database_url, settings.data_dir)
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    subprocess.run(
+        [str(ROOT / ".venv/bin/telcrm"), "migrate"], env={**os.environ, "TELCRM_DATABASE_URL": url}, check=True
+    )
+    total = int(args.rate * args.duration)
+    with psycopg.connect(plain) as conn:
+        customers = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
+        shops = sample_shops(conn, min(total, 20000))
+        numbers = free_numbers(conn, total)
+    if len(numbers) < total:
+        raise SystemExit(f"the number pool has {len(numbers)} free mobile numbers; {total} needed")
+    admin_key = asyncio.run(make_key(url, "bench-orders", "admin"))
+    sim_key = asyncio.run(make_key(url, "bench-provisioning", "system"))
+    base = f"http://127.0.0.1:{args.port}"
+    env = {
+        **os.environ,
+        "TELCRM_DATABASE_URL": url,
+        "TELCRM_PROVISIONING_URL": f"http://127.0.0.1:{args.sim_port}",
+        "TELCRM_BASE_URL": base,
+        "TELCRM_PROVISIONING_API_KEY": sim_key,
+    }
+    telcrm = str(ROOT / ".venv/bin/telcrm")
+    sim = subprocess.Popen(
+        [telcrm, "provisioning-sim", "--port", str(args.sim_port), "--seed", str(args.seed)], env=env
+    )
+    server = subprocess.Popen([telcrm, "serve", "--port", str(args.port), "--workers", str(args.workers)], env=env)
+    try:
+        wait_healthy(args.port)
+        wait_healthy(args.sim_port)
+        upgrade_catalog(base, admin_key)
+        print(f"customers in database: {customers:,}; server workers: {args.workers}")
+        if shutil.which("wrk"):
+            offerings = [i for k, i, _ in _items() if k == "ProductOffering"]
+            browse = [f"{OFFERING}?lifecycleStatus=active&limit=20&offset={o}" for o in (0, 20, 40)]
+            detail = [f"{OFFERING}/{i}" for i in offerings]
+            run_wrk(args.port, detail, admin_key, 3, 4, 1)
+            print(f"{'catalog':<26}{'conns':>6}{'req/s':>10}{'p50':>10}{'p90':>10}{'p99':>10}{'non-2xx':>9}")
+            for name, paths in (("browse (20 per page)", browse), ("offering detail", detail)):
+                f = run_wrk(args.port, paths, admin_key, args.catalog_duration, 4, 1)
+                print(f"{name:<26}{4:>6}{f['rps']:>10}{f['p50']:>10}{f['p90']:>10}{f['p99']:>10}{f['non2xx']:>9}")
+        else:
+            print("wrk is not installed (apt-get install wrk): catalog figures skipped")
+        tag = f"bench{int(time.time())}"
+        kinds = random.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=total)
+        bodies = [order_body(n, random.choice(shops), kinds[n], numbers[n], tag) for n in range(total)]
+        started = time.perf_counter()
+        results = asyncio.run(load(base, admin_key, bodies, args.rate))
+        offered = time.perf_counter() - started
+        latencies = [r[0] for r in results if r[1] == 201]
+        statuses: dict[str, int] = {}
+        for _, code, state in results:
+            statuses[f"{code} {state}"] = statuses.get(f"{code} {state}", 0) + 1
+        print(f"\norders offered: {total} at {args.rate:g}/s over {offered:.1f} s; answers: {statuses}")
+        print(
+            f"capture latency: p50 {pct(latencies, 50):.1f} ms, p90 {pct(latencies, 90):.1f} ms,"
+            f" p99 {pct(latencies, 99):.1f} ms, max {max(latencies) * 1000:.1f} ms"
+        )
+        with psycopg.connect(plain, autocommit=True) as conn:
+            while True:
+                open_orders = conn.execute(
+                    "SELECT count(*) FROM product_order WHERE external_id LIKE %s"
+                    " AND state NOT IN ('completed', 'partial', 'failed', 'rejected', 'cancelled')",
+                    (f"{tag}-%",),
+                ).fetchone()[0]  # type: ignore[index]
+                if open_orders == 0 or time.perf_counter() - started > args.duration * 10:
+                    break
+                time.sleep(0.5)
+            ended = time.perf_counter() - started
+            print(
+                f"all orders ended {ended - offered:.1f} s after the last was placed;"
+                f" {total / ended:.0f} orders/s carried to completion over {ended:.1f} s"
+            )
+            for name, value in check(conn, tag, len(latencies)).items():
+                print(f"  {name:<44}{value}")
+        stats = httpx.get(f"http://127.0.0.1:{args.sim_port}/stats").json()
+        print(f"provisioning simulator: {stats}")
+    finally:
+        server.terminate()
+        sim.terminate()
+        server.wait(timeout=30)
+        sim.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

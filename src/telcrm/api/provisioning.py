@@ -1,0 +1,65 @@
+"""Where the provisioning systems report work orders done or failed (ADR 9)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from telcrm.api.deps import current_caller, transaction
+from telcrm.api.tmf.mechanics import json_response
+from telcrm.kit.auth import Caller
+from telcrm.ordering import service
+
+router = APIRouter(prefix="/api/provisioning", tags=["Provisioning"])
+
+
+class WorkOrderResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, Field(min_length=1, max_length=40)]
+    attempt: Annotated[int, Field(ge=1, le=1000)]
+    status: Literal["completed", "failed"]
+    reason: Annotated[str | None, Field(max_length=2000)] = None
+    retryable: bool = False
+    resource: dict[str, Any] | None = None
+    completedAt: Annotated[str | None, Field(max_length=40)] = None
+
+
+class WorkOrderResults(BaseModel):
+    results: Annotated[list[WorkOrderResult], Field(min_length=1, max_length=5000)]
+
+
+class SingleResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    attempt: Annotated[int, Field(ge=1, le=1000)]
+    status: Literal["completed", "failed"]
+    reason: Annotated[str | None, Field(max_length=2000)] = None
+    retryable: bool = False
+    resource: dict[str, Any] | None = None
+
+
+async def _apply(request: Request, caller: Caller, results: list[dict[str, Any]]) -> Response:
+    async with transaction(request, caller) as ctx:
+        accepted, ignored = await service.orders.apply_results(ctx, results)
+    return json_response({"accepted": accepted, "ignored": ignored})
+
+
+@router.post(
+    "/workOrderResults",
+    summary="Results of work orders, in a batch; repeated or stale results are ignored",
+)
+async def work_order_results(
+    body: WorkOrderResults, request: Request, caller: Caller = Depends(current_caller)
+) -> Response:
+    return await _apply(request, caller, [r.model_dump() for r in body.results])
+
+
+@router.post("/workOrders/{work_order_id}/result", summary="The result of one work order")
+async def work_order_result(
+    work_order_id: str, body: SingleResult, request: Request, caller: Caller = Depends(current_caller)
+) -> Response:
+    return await _apply(request, caller, [{"id": work_order_id, **body.model_dump()}])

@@ -1,0 +1,120 @@
+"""Sends work orders to the provisioning systems (派单, ADR 9), and keeps fulfilment moving.
+
+Work orders are rows written in the order's transaction (the outbox of fulfilment); this loop
+claims due ones with ``FOR UPDATE SKIP LOCKED`` (several server processes may run it), posts them
+in one batch per network domain to ``{provisioning_url}/{domain}/workOrders`` and marks them sent
+in the same transaction. A failed delivery is tried again with backoff. Every
+``sweeper_interval_seconds`` it also sends again work orders sent but never answered, and
+cancels waiting orders whose number reservation lapsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from telcrm.kit.auth import SYSTEM_CALLER, Context
+from telcrm.kit.db import Database
+from telcrm.kit.outbox import work_order_signal
+from telcrm.models import WorkOrder
+from telcrm.ordering import fulfilment
+from telcrm.ordering.service import orders
+
+log = logging.getLogger(__name__)
+
+
+def message(wo: WorkOrder, callback: str) -> dict[str, Any]:
+    return {**wo.payload, "id": wo.id, "attempt": wo.attempt, "task": wo.task, "callback": callback}
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2**attempts, 300))
+
+
+class WorkOrderSender:
+    def __init__(
+        self,
+        db: Database,
+        provisioning_url: str,
+        callback: str,
+        *,
+        batch: int = 500,
+        timeout: float = 10.0,
+        interval: float = 5.0,
+        resend_after: float = 600.0,
+    ) -> None:
+        self.db = db
+        self.url = provisioning_url.rstrip("/")
+        self.callback = callback
+        self.batch = batch
+        self.interval = interval
+        self.resend_after = timedelta(seconds=resend_after)
+        self.client = httpx.AsyncClient(timeout=timeout)
+        self._swept = 0.0
+
+    async def run_forever(self) -> None:
+        signal = work_order_signal.event()
+        loop = asyncio.get_running_loop()
+        while True:
+            signal.clear()
+            try:
+                while await self.send_due() == self.batch:
+                    pass
+                if loop.time() - self._swept >= self.interval:
+                    self._swept = loop.time()
+                    await self.sweep()
+            except Exception:  # keep the loop alive; the next round tries again
+                log.exception("work order round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=self.interval)
+
+    async def send_due(self) -> int:
+        """One round: claim due work orders, post them per domain, record the outcome."""
+        async with self.db.unit_of_work() as uow:
+            ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="worker")
+            due = await fulfilment.claim_due(ctx, self.batch)
+            if not due:
+                return 0
+            by_domain: dict[str, list[WorkOrder]] = defaultdict(list)
+            for wo in due:
+                by_domain[wo.domain].append(wo)
+            outcomes = await asyncio.gather(*(self._post(domain, group) for domain, group in by_domain.items()))
+            now = datetime.now(UTC)
+            for (_, group), error in zip(by_domain.items(), outcomes, strict=True):
+                for wo in group:
+                    wo.send_attempts += 1
+                    if error is None:
+                        wo.status, wo.sent_at = "sent", now
+                    else:
+                        wo.next_attempt_at = now + backoff(wo.send_attempts)
+                        wo.reason = f"delivery to provisioning failed: {error}"[:1000]
+            return len(due)
+
+    async def _post(self, domain: str, group: list[WorkOrder]) -> str | None:
+        body = {"workOrders": [message(wo, self.callback) for wo in group]}
+        try:
+            response = await self.client.post(f"{self.url}/{domain}/workOrders", json=body)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"provisioning answered {response.status_code}"
+
+    async def sweep(self) -> None:
+        async with self.db.unit_of_work() as uow:
+            ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="worker")
+            resent = await fulfilment.resend_unanswered(ctx, self.resend_after)
+            expired = await fulfilment.expire_reservations(orders, ctx)
+        if resent:
+            log.warning("sending %d unanswered work orders again", resent)
+        if expired:
+            log.info("%d orders had a number reservation expire", expired)
+
+    async def close(self) -> None:
+        await self.client.aclose()
