@@ -56,7 +56,7 @@ def main() -> None:
             sizes = Table(title="tables", show_edge=False)
             for column in ("table", "rows", "heap+toast", "indexes", "total"):
                 sizes.add_column(column, justify="left" if column == "table" else "right")
-            for table in TABLES:
+            for table in (*TABLES, "number_pool"):
                 row = conn.execute(
                     f"SELECT count(*), pg_table_size('{table}'), pg_indexes_size('{table}'),"
                     f" pg_total_relation_size('{table}') FROM {table}"

@@ -39,3 +39,37 @@ def test_migrate_is_idempotent(database_url: str, sql: Sql) -> None:
     assert result.returncode == 0, result.stderr
     assert sql.value("SELECT version_num FROM alembic_version") == "0005"
     assert sql.count("reference_item", "id LIKE 'std-%'") == 12
+
+
+def test_numbers_add_fills_the_pool_once(database_url: str, sql: Sql) -> None:
+    sql.conn.execute("INSERT INTO number_pool (number, kind, status) VALUES ('17700100007', 'mobile', 'taken')")
+    sql.conn.execute(
+        "INSERT INTO search_key (key, kind, ref_id, customer_id, weight)"
+        " VALUES ('17700100009', 'phone', 'someone', 'C0000000001', 0)"
+    )
+    result = run(database_url, "numbers", "add", "--prefix", "1770010", "--count", "10000", "--kind", "mobile")
+    assert result.returncode == 0, result.stderr
+    assert "9998 mobile numbers added" in result.stdout
+    assert sql.count("number_pool", "kind = 'mobile' AND status = 'free'") == 9998
+    assert sql.value("SELECT min(number) || ' ' || max(number) FROM number_pool") == "17700100000 17700109999"
+    assert sql.value("SELECT status FROM number_pool WHERE number = '17700100007'") == "taken"  # left as it was
+    assert sql.count("number_pool", "number = '17700100009'") == 0  # someone's number already
+
+    again = run(database_url, "numbers", "add", "--prefix", "1770010", "--count", "10000")
+    assert again.returncode == 0, again.stderr
+    assert "0 mobile numbers added" in again.stdout
+    assert sql.count("number_pool") == 9999
+
+    fixed = run(database_url, "numbers", "add", "--prefix", "07559", "--count", "5", "--kind", "fixed")
+    assert fixed.returncode == 0, fixed.stderr
+    assert [r[0] for r in sql.rows("SELECT number FROM number_pool WHERE kind = 'fixed' ORDER BY 1")] == [
+        f"07559{n:07d}" for n in range(5)
+    ]
+
+
+def test_numbers_add_refuses_what_does_not_fit(database_url: str, sql: Sql) -> None:
+    result = run(database_url, "numbers", "add", "--prefix", "1770010", "--count", "10001")
+    assert result.returncode == 2
+    assert "do not fit" in result.stdout
+    assert run(database_url, "numbers", "add", "--prefix", "177", "--kind", "satellite").returncode == 2
+    assert sql.count("number_pool") == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from io import StringIO
 from typing import Any
 
@@ -12,17 +13,19 @@ import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
 
-from telcrm.demo import generator
+from telcrm.api.tmf.spec import INVENTORY, ORDERING
+from telcrm.demo import catalog, generator
 from telcrm.demo.generator import MOBILE_PREFIXES, generate, is_empty
+from telcrm.inventory.service import search_keys as product_keys
 from telcrm.party.identification import normalise_resident_id, normalise_uscc
 from telcrm.party.service import display_name
-from telcrm.search.keys import name_keys, phone_keys
+from telcrm.search.keys import fold, name_keys, phone_keys
 from telcrm.search.service import contact_keys, number_keys, party_keys
 from tests.conftest import Sql
 from tests.factories import CUSTOMER, make_customer
 
 N = 300
-DOCUMENT_TABLES = ("party", "customer", "party_role", "account", "customer_user")
+DOCUMENT_TABLES = ("party", "customer", "party_role", "account", "customer_user", "product", "product_order")
 
 
 def _generate(url: str, customers: int = N, seed: int = 7, workers: int | None = None) -> str:
@@ -84,8 +87,18 @@ def test_search_keys_are_what_the_services_write(sql: Sql, database_url: str) ->
         keys = [(k, v, -1) for k, v in name_keys(name)] + [("phone", n, 0) for n in phone_keys(body["phoneNumber"])]
         assert stored.pop(uid) == _expected(keys, customer_id), body
         checked += 1
+    products = 0
+    for pid, body, customer_id in sql.rows("SELECT id, body, customer_id FROM product"):
+        expected = _expected(product_keys(body), customer_id)
+        assert stored.pop(pid, set()) == expected, body
+        products += bool(expected)
+    for oid, customer_id in sql.rows("SELECT id, customer_id FROM product_order"):
+        # What ``telcrm.ordering.service.order_search_keys`` indexes: the order id.
+        assert stored.pop(oid) == _expected([("id", fold(oid).upper(), 0)], customer_id)
+        checked += 1
     assert not stored, "search keys of rows that do not exist"
-    assert checked > 4 * N
+    assert checked > 5 * N
+    assert products > N / 2  # mobile plans and fixed lines are found by their numbers
 
 
 def test_names_in_other_scripts_have_their_keys(sql: Sql, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,7 +213,7 @@ def test_rows_look_like_api_rows(sql: Sql, database_url: str) -> None:
         categories[category] += 1
     assert set(categories) >= {"individual", "group", "operator"}
     # Everything a customer owns carries the customer's scope.
-    for table in ("account", "customer_user", "party", "party_role"):
+    for table in ("account", "customer_user", "party", "party_role", "product", "product_order"):
         assert (
             sql.count(
                 f"{table} x JOIN customer c ON c.id = x.customer_id",
@@ -239,6 +252,168 @@ def test_rows_look_like_api_rows(sql: Sql, database_url: str) -> None:
     )
 
 
+def test_customers_have_products_and_the_order_that_created_them(sql: Sql, database_url: str) -> None:
+    _generate(database_url, customers=600)
+    items = catalog._items()
+    offerings = {id_: doc for kind, id_, doc in items if kind == "ProductOffering"}
+    prices = {id_ for kind, id_, _ in items if kind == "ProductOfferingPrice"}
+    accounts = {r[0]: r[1:] for r in sql.rows("SELECT id, customer_id, account_type FROM account")}
+    users = {r[0]: r[1:] for r in sql.rows("SELECT id, customer_id, billing_account_id, body FROM customer_user")}
+    customers = {r[0]: r[1:] for r in sql.rows("SELECT id, status, category FROM customer")}
+    billed = {r[0] for r in sql.rows("SELECT DISTINCT customer_id FROM account WHERE kind = 'BillingAccount'")}
+
+    # Every customer with a billing account has products and exactly one order; prospects (no
+    # account) and interconnect partners (a settlement account only) have none.
+    products_of = Counter(r[0] for r in sql.rows("SELECT customer_id FROM product"))
+    orders_of = Counter(r[0] for r in sql.rows("SELECT customer_id FROM product_order"))
+    assert set(products_of) == set(orders_of) == billed
+    assert all(orders_of[c] == 1 for c in billed)
+    assert {customers[c][1] for c in set(customers) - billed} <= {"individual", "operator"}
+    assert all(customers[c][0] == "prospect" or customers[c][1] == "operator" for c in set(customers) - billed)
+
+    products = {}
+    for row in sql.rows(
+        "SELECT id, name, status, offering_id, billing_account_id, user_id, start_date, termination_date,"
+        " billing_start_date, created_at, customer_id, body FROM product"
+    ):
+        pid, name, status, offering_id, account_id, user_id, start, end, billing_start, created, customer_id, body = row
+        products[pid] = row
+        # The columns are what the service derives from the document.
+        assert (name, status, offering_id) == (body["name"], body["status"], body["productOffering"]["id"])
+        assert account_id == body["billingAccount"]["id"]
+        parties = {p["role"]: p["id"] for p in body["relatedParty"]}
+        assert (parties["customer"], parties["user"]) == (customer_id, user_id)
+        assert start == billing_start == created and start == datetime.fromisoformat(body["startDate"])
+        assert (end is None) == (status != "terminated") == ("terminationDate" not in body)
+        if end is not None:
+            assert end == datetime.fromisoformat(body["terminationDate"]) and end > start
+        # 三户模型: the user and the billing account are the customer's; group members use the
+        # group's paid account, which the group customer owns.
+        assert accounts[account_id][0] == customer_id
+        assert users[user_id][0] == customer_id and users[user_id][1] == account_id
+        # The catalog's ids and names.
+        offering = offerings[offering_id]
+        assert body["name"] == offering["name"] and body["isBundle"] == offering["isBundle"]
+        assert body.get("productSpecification", {}).get("id") == offering.get("productSpecification", {}).get("id")
+        assert {p["productOfferingPrice"]["id"] for p in body["productPrice"]} <= prices
+        chars = {c["name"]: c["value"] for c in body.get("productCharacteristic", [])}
+        if offering_id.startswith("po-mobile-"):
+            assert chars["serviceNumber"] == users[user_id][2]["phoneNumber"]
+            assert chars["network"] in ("5G", "4G")
+        if offering_id == "po-local-line":
+            contacts = {
+                m["mediumType"]: m["characteristic"]
+                for m in sql.value(
+                    "SELECT p.body->'contactMedium' FROM party p WHERE p.id = %s", users[user_id][2]["party"]["id"]
+                )
+            }
+            assert chars["serviceNumber"] == contacts["phone"]["phoneNumber"]
+        if offering_id.startswith("po-broadband-"):
+            assert chars["bandwidth"] == offering_id.removeprefix("po-broadband-").upper()
+        if offering_id == "po-leased-line-100m":
+            assert accounts[account_id][1] == "groupPaid" and customers[customer_id][1] == "group"
+    by_offering = Counter(r[3] for r in products.values())
+    assert {"po-mobile-59", "po-mobile-99", "po-broadband-300m", "po-local-line", "po-leased-line-100m"} <= set(
+        by_offering
+    )
+    assert {"po-bundle-converged", "po-bundle-line-broadband", "po-iptv"} <= set(by_offering)
+    statuses = Counter(r[2] for r in products.values())
+    assert statuses["active"] > 0.85 * len(products) and statuses["suspended"] and statuses["terminated"]
+    # Every group member has a mobile plan on the group's account.
+    assert (
+        sql.count(
+            "customer_user u JOIN customer c ON c.id = u.customer_id AND c.category = 'group'",
+            "NOT EXISTS (SELECT 1 FROM product p WHERE p.user_id = u.id AND p.offering_id LIKE 'po-mobile-%%')",
+        )
+        == 0
+    )
+
+    # Bundles name their components, which are products of the same customer.
+    children = set()
+    for _pid, *_, customer_id, body in products.values():
+        if body["isBundle"]:
+            assert "productSpecification" not in body
+            parts = [r["product"]["id"] for r in body["productRelationship"]]
+            assert parts and all(r["relationshipType"] == "bundled" for r in body["productRelationship"])
+            for part in parts:
+                assert products[part][10] == customer_id and not products[part][11]["isBundle"]
+                assert products[part][2] == body["status"]
+            expected = [p["id"] for p in offerings[body["productOffering"]["id"]]["bundledProductOffering"]]
+            assert sorted(products[part][3] for part in parts) == sorted(expected)
+            children.update(parts)
+        else:
+            assert "productRelationship" not in body
+
+    # The order lists every product it created, bundle components under their bundle's item.
+    ordered: dict[str, tuple[str, str]] = {}
+
+    def walk(order_id: str, entries: list[dict[str, Any]], parent: str | None) -> None:
+        for entry in entries:
+            pid = entry["product"]["id"]
+            assert pid not in ordered
+            ordered[pid] = (order_id, entry["id"])
+            assert entry["state"] == "completed" and entry["action"] == "add" and entry["quantity"] == 1
+            assert entry["productOffering"]["id"] == products[pid][3]
+            assert (parent is not None) == (pid in children)
+            walk(order_id, entry.get("productOrderItem", []), pid)
+
+    for oid, state, account_id, external, created_by, key, created, customer_id, body in sql.rows(
+        "SELECT id, state, billing_account_id, external_id, created_by, idempotency_key, created_at, customer_id, body"
+        " FROM product_order"
+    ):
+        assert state == body["state"] == "completed" and (external, created_by, key) == (None, None, None)
+        assert account_id == body["billingAccount"]["id"] and accounts[account_id][0] == customer_id
+        assert body["relatedParty"] == [{"id": customer_id, "role": "customer", "@referredType": "Customer"}]
+        assert created == datetime.fromisoformat(body["orderDate"])
+        assert body["orderDate"] < body["completionDate"]
+        assert body["category"] == ("B2B" if customers[customer_id][1] == "group" else body["category"])
+        assert body["channel"][0]["id"] in ("hall", "web", "callCenter", "dealer")
+        walk(oid, body["productOrderItem"], None)
+    assert set(ordered) == set(products)
+    for pid, row in products.items():
+        (link,) = row[11]["productOrderItem"]
+        assert (link["productOrderId"], link["orderItemId"]) == ordered[pid]
+        assert row[11]["orderDate"] == sql.value(
+            "SELECT body->>'orderDate' FROM product_order WHERE id = %s", link["productOrderId"]
+        )
+
+    # The documents are TMF637 Products and TMF622 ProductOrders.
+    for (body,) in sql.rows("SELECT body FROM product ORDER BY id LIMIT 50"):
+        INVENTORY.validate("Product", body)
+    for (body,) in sql.rows("SELECT body FROM product WHERE body->>'isBundle' = 'true' ORDER BY id LIMIT 10"):
+        INVENTORY.validate("Product", body)
+    for (body,) in sql.rows("SELECT body FROM product_order ORDER BY id LIMIT 50"):
+        ORDERING.validate("ProductOrder", body)
+
+
+def test_the_number_pool_offers_numbers_nobody_has(sql: Sql, database_url: str) -> None:
+    _generate(database_url)
+    mobile, fixed = generator.pool_numbers(N)
+    assert len(mobile) == 10_000 and len(fixed) == 1_000
+    assert sql.count("number_pool", "kind = 'mobile' AND status = 'free'") == 10_000
+    assert sql.count("number_pool", "kind = 'fixed' AND status = 'free'") == 1_000
+    assert sql.count("number_pool", "kind = 'mobile' AND number !~ '^1[0-9]{10}$'") == 0
+    assert sql.count("number_pool", "kind = 'fixed' AND number !~ '^0[0-9]{10,11}$'") == 0
+    pool = {r[0] for r in sql.rows("SELECT number FROM number_pool")}
+    taken = {n for (body,) in sql.rows("SELECT body FROM customer_user") for n in phone_keys(body["phoneNumber"])}
+    for (body,) in sql.rows("SELECT body FROM product"):
+        for char in body.get("productCharacteristic", []):
+            if char["name"] == "serviceNumber":
+                taken.update(phone_keys(char["value"]))
+    for (media,) in sql.rows("SELECT body->'contactMedium' FROM party"):
+        for medium in media:
+            if medium["mediumType"] in ("mobile", "phone"):
+                taken.update(phone_keys(medium["characteristic"]["phoneNumber"]))
+    assert len(taken) > N and not pool & taken
+    # Nor would any other generated number: the pool's blocks are outside what the generator draws.
+    assert all(n[:3] not in MOBILE_PREFIXES for n in mobile)
+    assert all(phone_keys(n)[-1][0] == generator.POOL_FIXED_DIGIT for n in fixed)
+    # A rerun adds customers, not numbers already in the pool.
+    output = _generate(database_url, customers=50)
+    assert sql.count("number_pool") == 11_000
+    assert re.search(r"number_pool\s+│\s+0\b", output), output
+
+
 def test_same_seed_same_data_whatever_the_workers(sql: Sql, database_url: str, _tables: list[str]) -> None:
     customers = 2100  # three blocks, so that two workers share them
     _generate(database_url, customers=customers, seed=11, workers=1)
@@ -275,8 +450,10 @@ def test_bulk_load_rebuilds_indexes(sql: Sql, database_url: str, monkeypatch: py
     assert "indexes dropped" in output
     assert sql.rows(indexes) == before
     assert sql.count("pg_class", "relname = ANY(%s) AND reloptions IS NOT NULL", list(generator.TABLES)) == 0
-    assert sql.count("pg_constraint", "conname = 'pk_search_key' AND contype = 'p'") == 1
+    for pk in ("pk_search_key", "pk_product", "pk_product_order"):
+        assert sql.count("pg_constraint", "conname = %s AND contype = 'p'", pk) == 1
     assert sql.count("customer") == 150
+    assert sql.count("product") > 150 and sql.count("product_order") > 100
 
 
 def test_a_rerun_after_a_killed_bulk_load_restores_what_it_dropped(sql: Sql, database_url: str) -> None:
@@ -286,13 +463,16 @@ def test_a_rerun_after_a_killed_bulk_load_restores_what_it_dropped(sql: Sql, dat
     sql.conn.execute("ALTER TABLE search_key DROP CONSTRAINT pk_search_key")
     sql.conn.execute("DROP INDEX ix_party_customer_id")
     sql.conn.execute("DROP INDEX ix_customer_created")
+    sql.conn.execute("ALTER TABLE product DROP CONSTRAINT pk_product")
+    sql.conn.execute("DROP INDEX ix_product_order_customer_id")
+    sql.conn.execute("ALTER TABLE product_order SET (autovacuum_enabled = false)")
     sql.conn.execute("ALTER TABLE customer SET (autovacuum_enabled = false)")
     assert sql.rows(indexes) != before
 
     output = _generate(database_url, customers=20)
     assert "restored after an interrupted load" in output
     assert sql.rows(indexes) == before
-    assert sql.count("pg_class", "relname = 'customer' AND reloptions IS NOT NULL") == 0
+    assert sql.count("pg_class", "relname IN ('customer', 'product_order') AND reloptions IS NOT NULL") == 0
     assert generator.repair(generator._dsn(database_url)) == []  # nothing left to mend
     assert sql.count("customer") == 20
 

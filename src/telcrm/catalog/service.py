@@ -388,10 +388,9 @@ SERVICES = {s.type_name: s for s in (catalogs, categories, specifications, offer
 
 async def lifecycle_status(ctx: Context, item_id: str) -> str | None:
     """The ``lifecycleStatus`` of a catalog item, or None when no such item is held here."""
-    row = await repository.offerings.find(ctx, item_id) or await repository.prices.find(ctx, item_id)
-    if row is None:
-        row = await repository.specifications.find(ctx, item_id)
-    return row.lifecycle_status if row is not None else None
+    doc = (await documents(ctx, [item_id])).get(item_id)
+    status = doc.get("lifecycleStatus") if doc is not None else None
+    return status if isinstance(status, str) else None
 
 
 async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
@@ -400,9 +399,19 @@ async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
     return row.body if row is not None else None
 
 
+MEMO = "catalog.documents"  # per transaction: catalog documents already read
+
+
 async def documents(ctx: Context, ids: list[str]) -> dict[str, Doc]:
-    """The TMF620 documents of the catalog items held here among ``ids`` (offerings, specifications, prices)."""
-    return await repository.documents(ctx, ids)
+    """The TMF620 documents of the catalog items held here among ``ids`` (offerings, specifications,
+    prices), read once per transaction: fulfilling a batch of orders reads the same few items."""
+    memo: dict[str, Doc | None] = ctx.extra.setdefault(MEMO, {})
+    missing = [i for i in ids if i not in memo]
+    if missing:
+        found = await repository.documents(ctx, missing)
+        for id_ in missing:
+            memo[id_] = found.get(id_)
+    return {i: doc for i in ids if (doc := memo.get(i)) is not None}
 
 
 def network_domain(spec: Doc | None) -> str | None:

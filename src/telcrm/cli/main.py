@@ -19,8 +19,10 @@ from telcrm.kit.settings import get_settings
 app = typer.Typer(help="telcrm: customer-centric support system for telecom operators", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for system clients", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded database server", no_args_is_help=True)
+numbers_app = typer.Typer(help="The number pool (选号): service numbers customers choose from", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(db_app, name="db")
+app.add_typer(numbers_app, name="numbers")
 console = Console(soft_wrap=True)
 SIM_PORT = 8100
 
@@ -240,6 +242,37 @@ def provisioning_sim(
     )
     console.print(f"provisioning simulator on http://{host}:{port} (fail share {fail_share * 100:g}%)")
     uvicorn.run(create_app(options), host=host, port=port, log_level="warning", access_log=False)
+
+
+@numbers_app.command("add")
+def numbers_add(
+    prefix: Annotated[str, typer.Option(help="The digits every number starts with, e.g. 1770010")],
+    count: Annotated[int, typer.Option(min=1, help="How many consecutive numbers")] = 10_000,
+    kind: Annotated[str, typer.Option(help="mobile or fixed")] = "mobile",
+    start: Annotated[int, typer.Option(min=0, help="The first counter value after the prefix")] = 0,
+    length: Annotated[
+        int | None, typer.Option(help="Digits in a number (default: 11 for mobile, 12 for fixed)")
+    ] = None,
+) -> None:
+    """Add free numbers PREFIX + zero-padded counter to the pool, skipping those already there or in use."""
+    from telcrm.ordering.pool import KINDS, add_numbers
+
+    if kind not in KINDS:
+        console.print(f"[red]--kind must be one of {', '.join(KINDS)}[/red]")
+        raise typer.Exit(2)
+    if not prefix.isdigit():
+        console.print("[red]--prefix must be digits[/red]")
+        raise typer.Exit(2)
+    total = length or (11 if kind == "mobile" else 12)
+    width = total - len(prefix)
+    if width < 1 or start + count > 10**width:
+        console.print(f"[red]{count} numbers from {start} do not fit after {prefix} in {total} digits[/red]")
+        raise typer.Exit(2)
+    url = _database_url()
+    _migrate(url)
+    numbers = [f"{prefix}{n:0{width}d}" for n in range(start, start + count)]
+    added = add_numbers(url.replace("postgresql+psycopg://", "postgresql://", 1), numbers, kind)
+    console.print(f"{added} {kind} numbers added to the pool ({count - added} already there or in use)")
 
 
 @db_app.command("stop")

@@ -5,7 +5,9 @@ search keys), so the API, search and the 360 view work on them unchanged; only t
 and the outbox stay empty.
 
 How it stays fast (``bench/bench_demo_data.py``: 1M customers in about 105 s on the two-core
-development machine with another test run going, about 136 CPU seconds in all):
+development machine with another test run going, about 136 CPU seconds in all; with their 1.5M
+products and 0.9M orders about 260 CPU seconds, 194 to 226 s with other work running where the
+same load without them took 144 s):
 
 - Customers are generated in blocks of ``BLOCK`` consecutive customer numbers. Each block has its
   own ``random.Random`` streams seeded with ``(seed, first number of the block)``, so the data
@@ -21,14 +23,24 @@ development machine with another test run going, about 136 CPU seconds in all):
   names where pypinyin or OpenCC would treat the whole name differently from its parts (a phrase
   across surname and given name, a compound surname) go through ``telcrm.search.keys.name_keys``.
 - Loading at least ``BULK_THRESHOLD`` customers into an empty database drops the secondary
-  indexes (and the search key primary key) first and builds them afterwards, two at a time,
-  ANALYZEing each table as soon as its indexes are there; autovacuum is kept off those tables
+  indexes (and the primary keys no foreign key refers to) first and builds them afterwards, two
+  at a time, ANALYZEing each table as soon as its indexes are there; autovacuum is kept off those tables
   meanwhile. Foreign-key triggers are skipped when the role may (``session_replication_role``),
   the data being consistent by construction.
 
 Mobile numbers are a keyed permutation of a person number derived from the customer number, so
 they are unique across blocks and appends. Resident ID numbers are drawn at random (birthplace,
 birthday, sequence) and the few that come out twice are renumbered after the load.
+
+Every customer with a billing account also has its product instances (TMF637: mobile plans on
+its users' numbers, broadband, fixed lines on their landlines, IPTV, options, bundles whose
+parent names its components; a group's leased line and its members' plans on the group-paid
+account) and the one completed order (TMF622) that created them, each product under the
+customer's own account and users (三户模型). They come from a random stream of their own per
+block, so the parties, customers, accounts and users are the same as without them. Their
+documents are assembled from byte pieces precomputed from the demo catalog
+(``telcrm.demo.catalog``). The number pool (选号) gets free numbers from blocks that no generated
+number can fall in (``pool_numbers``).
 """
 
 from __future__ import annotations
@@ -54,6 +66,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from telcrm.kit.ids import account_number, customer_number
+from telcrm.ordering.pool import add_numbers
 from telcrm.party.identification import id_check_char, uscc_check_char
 from telcrm.search.keys import name_keys
 
@@ -61,7 +74,7 @@ BLOCK = 1000  # customers per deterministic block
 BULK_THRESHOLD = 50_000  # into an empty database: drop secondary indexes, build them after
 PARALLEL_THRESHOLD = 20_000  # below this one process is quicker than forking workers
 FLUSH_CUSTOMERS = 2000  # customers per COPY round
-TABLES = ("party", "customer", "party_role", "account", "customer_user", "search_key")
+TABLES = ("party", "customer", "party_role", "account", "customer_user", "product", "product_order", "search_key")
 
 # ---------------------------------------------------------------------------------------------
 # Reference data
@@ -312,6 +325,7 @@ class _Tables:
     region_sum: dict[str, int]
     seq_sum: list[int]
     hms_b: list[bytes]  # second of day -> b" HH:MM:SS+08"
+    hms_iso: list[str]  # second of day -> "THH:MM:SS+08:00"
     email_domains: list[str]
     suffixes: list[str]
     day0_epoch: int  # DAY0 in days since 1970-01-01
@@ -381,6 +395,7 @@ def _tables() -> _Tables:
         region_sum={r: _id_sum(r, 0) for r in regions},
         seq_sum=[_id_sum(f"{i:03d}", 14) for i in range(1000)],
         hms_b=[f" {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+08".encode() for s in range(86400)],
+        hms_iso=[f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+08:00" for s in range(86400)],
         email_domains=_weighted(EMAIL_DOMAINS, 8),
         suffixes=_weighted(COMPANY_SUFFIXES, 8),
         day0_epoch=(DAY0 - EPOCH).days,
@@ -498,7 +513,20 @@ class _Job:
 class _Party:
     """A generated party: its document and the pieces its rows and search keys are made of."""
 
-    __slots__ = ("body", "city", "email", "id", "id_b", "keys", "kind_b", "mobile", "name", "name_b", "name_keys")
+    __slots__ = (
+        "body",
+        "city",
+        "email",
+        "id",
+        "id_b",
+        "keys",
+        "kind_b",
+        "landline",
+        "mobile",
+        "name",
+        "name_b",
+        "name_keys",
+    )
 
     def __init__(
         self,
@@ -511,8 +539,10 @@ class _Party:
         city: int,
         mobile: str = "",
         email: bool = False,
+        landline: str = "",
     ) -> None:
         self.id, self.id_b, self.name, self.name_b = id_, id_.encode(), name, name_b
+        self.landline = landline
         self.kind_b = body["@type"].encode()
         self.body, self.keys, self.name_keys, self.city, self.mobile, self.email = (
             body,
@@ -535,6 +565,8 @@ class _Rows:
     party_role: list[bytes] = field(default_factory=list)
     account: list[bytes] = field(default_factory=list)
     customer_user: list[bytes] = field(default_factory=list)
+    product: list[bytes] = field(default_factory=list)
+    product_order: list[bytes] = field(default_factory=list)
     search_key: list[bytes] = field(default_factory=list)
     customers: int = 0
     ids: list[str] = field(default_factory=list)  # resident ID number + party id, to find duplicates
@@ -572,13 +604,162 @@ def _characteristic(category: str, vip: str, channel: str) -> list[dict[str, str
     return found
 
 
+# ---------------------------------------------------------------------------------------------
+# Products and orders: the demo catalog's offerings, as the references a product carries
+# ---------------------------------------------------------------------------------------------
+
+# Number pool (选号): blocks that never hold a generated number. Mobile numbers of users use
+# MOBILE_PREFIXES only; generated landlines have a local part from 20000000 to 89999999.
+POOL_MOBILE_PREFIX = "190"
+POOL_FIXED_DIGIT = "9"
+assert POOL_MOBILE_PREFIX not in MOBILE_PREFIXES
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """A product offering of the demo catalog with the references and prices its products carry."""
+
+    id: str
+    name: str
+    id_b: bytes
+    name_b: bytes
+    ref: dict[str, str]  # productOffering
+    spec: dict[str, str] | None  # productSpecification (none for bundles)
+    prices: list[dict[str, Any]]  # productPrice
+    is_bundle: bool
+    install: bool  # needs a visit (broadband, fixed line, leased line): completed days later
+    head: bytes  # the document's attributes that come from the offering, without the closing brace
+    item: bytes  # the middle of an order item for it: from after its id to the product's id
+
+
+@cache
+def _offers() -> dict[str, _Offer]:
+    """The demo catalog (``telcrm.demo.catalog``) as product building blocks, built once."""
+    from telcrm.demo import catalog
+
+    items = catalog._items()
+    docs = {(kind, id_): doc for kind, id_, doc in items}
+    offers: dict[str, _Offer] = {}
+    for kind, id_, doc in items:
+        if kind != "ProductOffering":
+            continue
+        prices = []
+        for ref in doc["productOfferingPrice"]:
+            price = docs[("ProductOfferingPrice", ref["id"])]
+            if price["priceType"] not in ("recurring", "oneTime", "discount"):
+                continue  # usage and allowances are rated, not charged as such
+            amount: dict[str, Any] = {"taxIncludedAmount": {"unit": "CNY", "value": price["price"]["value"]}}
+            if "percentage" in price:
+                amount["percentage"] = price["percentage"]
+            entry: dict[str, Any] = {"priceType": price["priceType"]}
+            if price.get("recurringChargePeriodType") == "month":
+                entry["recurringChargePeriod"] = "month"
+            entry["price"] = amount
+            entry["productOfferingPrice"] = {
+                "id": ref["id"],
+                "name": price["name"],
+                "@referredType": "ProductOfferingPrice",
+            }
+            prices.append(entry)
+        spec = doc.get("productSpecification")
+        ref = {"id": id_, "name": doc["name"], "@referredType": "ProductOffering"}
+        head: dict[str, Any] = {
+            "@type": "Product",
+            "name": doc["name"],
+            "isBundle": bool(doc.get("isBundle")),
+            "isCustomerVisible": True,
+            "productOffering": ref,
+        }
+        if spec:
+            head["productSpecification"] = dict(spec)
+        head["productPrice"] = prices
+        offers[id_] = _Offer(
+            id=id_,
+            name=doc["name"],
+            id_b=id_.encode(),
+            name_b=_text(doc["name"][:400]),
+            ref=ref,
+            spec=dict(spec) if spec else None,
+            prices=prices,
+            is_bundle=bool(doc.get("isBundle")),
+            install=id_.startswith(("po-broadband", "po-local-line", "po-leased", "po-iptv")),
+            head=_json(head)[:-1],
+            item=b'","quantity":1,"action":"add","state":"completed","productOffering":'
+            + _json(ref)
+            + b',"product":{"id":"',
+        )
+    return offers
+
+
+def _chars(*pairs: tuple[str, str]) -> bytes:
+    """``productCharacteristic`` as a piece of a product document (values need no escaping)."""
+    chars = [{"name": n, "valueType": "string", "value": v} for n, v in pairs]
+    return b',"productCharacteristic":' + orjson.dumps(chars)
+
+
+# Characteristics that do not depend on the customer, shared by all products that have them.
+_BANDWIDTH = {s: _chars(("bandwidth", s.upper())) for s in ("100m", "300m", "1000m")}
+_IPTV = (_chars(("resolution", "HD")), _chars(("resolution", "4K")))
+_LD = _chars(("scope", "domestic"))
+_CALLER_ID = _chars(("feature", "callerId"))
+_RINGBACK = _chars(("feature", "ringbackTone"))
+_LEASED = _chars(("bandwidth", "100M"))
+# (offering, user id, characteristics (a piece of the document), service numbers, children)
+_Item = tuple[str, str, bytes, tuple[str, ...], list[Any]]
+ORDER_CHANNELS = {
+    "hall": {"id": "hall", "name": "营业厅 retail hall", "@referredType": "Channel"},
+    "web": {"id": "web", "name": "网上营业厅 web hall", "@referredType": "Channel"},
+    "callCenter": {"id": "callCenter", "name": "10000号 call center", "@referredType": "Channel"},
+    "dealer": {"id": "dealer", "name": "代理商 dealer", "@referredType": "Channel"},
+}
+# The customer's acquisition channel -> the channel of its first order.
+_ORDER_CHANNEL = {
+    "hall": "hall",
+    "webHall": "web",
+    "callCenter": "callCenter",
+    "dealer": "dealer",
+    "accountManager": "hall",
+}
+
+
+_ORDER_CHANNEL_JSON = {k: b',"channel":[' + orjson.dumps(v) + b"]" for k, v in ORDER_CHANNELS.items()}
+_ITEM_END = b'","orderItemAction":"add","@referredType":"ProductOrderItem"}]'
+_PRODUCT_REF = b'"@referredType":"Product"'
+
+
+def _number_keys(number: str) -> list[bytes]:
+    """``phone_keys`` of a generated number: a mobile number, or a landline written 0AAA-LLLLLLLL."""
+    if "-" in number:
+        area, local = number.split("-")
+        return [(area + local).encode(), local.encode()]
+    return [number.encode()]
+
+
+class _Order:
+    """The order being generated: what its products repeat, as pieces of their documents and rows."""
+
+    __slots__ = ("account_b", "cidb", "dates", "done", "id", "items", "party", "scope", "tail")
+
+    def __init__(self, id_: str, date: str, done_iso: str, done: int, cid: str, aid: str, scope: bytes) -> None:
+        self.id, self.done, self.scope, self.cidb = id_, done, scope, cid.encode()
+        self.account_b = b"\t" + aid.encode() + b"\t"
+        self.dates = f'","orderDate":"{date}","startDate":"{done_iso}"'.encode()
+        self.party = f',"relatedParty":[{{"id":"{cid}","role":"customer","@referredType":"Customer"}},{{"id":"'.encode()
+        self.tail = (
+            f'","role":"user","@referredType":"User"}}],"billingAccount":{{"id":"{aid}",'
+            f'"@referredType":"BillingAccount"}},"productOrderItem":[{{"productOrderId":"{id_}","orderItemId":"'
+        ).encode()
+        self.items = 0
+
+
 class _Gen:
     """Generates people, organisations, customers and everything they own into ``rows``."""
 
-    def __init__(self, job: _Job, rnd: Random, rows: _Rows) -> None:
+    def __init__(self, job: _Job, rnd: Random, rows: _Rows, prnd: Random | None = None) -> None:
         self.job = job
         self.t = _tables()
         self.rnd = rnd
+        self.prnd = prnd or rnd  # products and orders: a stream of their own
         self.rows = rows
 
     # ----- small helpers -------------------------------------------------------------------
@@ -678,9 +859,10 @@ class _Gen:
             {"mediumType": "mobile", "preferred": True, "characteristic": {"phoneNumber": mobile}}
         ]
         contact: list[tuple[bytes, bytes]] = [(mobile.encode() + b"\tphone", W0)]
+        phone = ""
         if rand() < landline:
-            number, number_keys = self.landline(city)
-            media.append({"mediumType": "phone", "characteristic": {"phoneNumber": number}})
+            phone, number_keys = self.landline(city)
+            media.append({"mediumType": "phone", "characteristic": {"phoneNumber": phone}})
             contact += number_keys
         has_email = rand() < email
         if has_email:
@@ -734,7 +916,7 @@ class _Gen:
                 extra = name_keys(fam_r + giv_r, family=fam_r, given=giv_r) + _plain_name_keys(f"{giv_r} {fam_r}")
                 keys = self.merge(keys, [(k, v, 0) for k, v in extra])
         keys += contact
-        return _Party(pid, name, fam.b + giv.b, body, keys, name_frags, city, mobile, has_email)
+        return _Party(pid, name, fam.b + giv.b, body, keys, name_frags, city, mobile, has_email, phone)
 
     @staticmethod
     def merge(keys: list[tuple[bytes, bytes]], more: list[tuple[str, str, int]]) -> list[tuple[bytes, bytes]]:
@@ -972,7 +1154,7 @@ class _Gen:
         dealer: bytes,
         manager: bytes,
         status: str = "active",
-    ) -> None:
+    ) -> str:
         uid = self.uuid(sec)
         body = {
             "id": uid,
@@ -1006,6 +1188,7 @@ class _Gen:
         )
         self.name_keys(uidb, customer[2], person.name_keys, WM1)
         self.rows.search_key.append(person.mobile.encode() + b"\tphone\t" + uidb + b"\t" + customer[2] + b"\t0")
+        return uid
 
     def role_row(
         self,
@@ -1047,6 +1230,193 @@ class _Gen:
                 )
             )
         )
+
+    # ----- products and the order that created them ------------------------------------------
+    def iso(self, sec: int) -> str:
+        local = sec + TZ
+        return self.t.days_iso[local // 86400 - self.t.day0_epoch] + self.t.hms_iso[local % 86400]
+
+    def puuid(self, sec: int) -> str:
+        bits = self.prnd.getrandbits(84)
+        return _uuid(sec * 1000 + (bits >> 74) % 1000, bits & _BITS74)
+
+    def mobile_plan(self, uid: str, mobile: str, fee: str = "") -> _Item:
+        rand = self.prnd.random
+        if not fee:
+            r = rand()
+            fee = "59" if r < 0.5 else "99" if r < 0.85 else "199"
+        network = "5G" if rand() < 0.7 else "4G"
+        return (f"po-mobile-{fee}", uid, _chars(("serviceNumber", mobile), ("network", network)), (mobile,), [])
+
+    def broadband(self, uid: str, speed: str = "") -> _Item:
+        if not speed:
+            r = self.prnd.random()
+            speed = "100m" if r < 0.4 else "300m" if r < 0.8 else "1000m"
+        return (f"po-broadband-{speed}", uid, _BANDWIDTH[speed], (), [])
+
+    def household(self, person: _Party, uid: str) -> list[_Item]:
+        """What an individual customer has: a mobile plan, often broadband, a fixed line, IPTV, options."""
+        rand = self.prnd.random
+        if rand() < 0.03:
+            iptv: _Item = ("po-iptv", uid, _IPTV[rand() < 0.3], (), [])
+            parts = [self.mobile_plan(uid, person.mobile, "99"), self.broadband(uid, "300m"), iptv]
+            return [("po-bundle-converged", uid, b"", (), parts)]
+        items = [self.mobile_plan(uid, person.mobile)]
+        land = person.landline
+        has_broadband = False
+        if land and rand() < 0.25:
+            local: _Item = (
+                "po-local-line",
+                uid,
+                _chars(("serviceNumber", land), ("lineType", "residential")),
+                (land,),
+                [],
+            )
+            r = rand()
+            if r < 0.4:
+                has_broadband = True
+                items.append(("po-bundle-line-broadband", uid, b"", (), [self.broadband(uid, "300m"), local]))
+            elif r < 0.55:
+                items.append(("po-bundle-local-ld", uid, b"", (), [local, ("po-long-distance", uid, _LD, (), [])]))
+            else:
+                items.append(local)
+            if rand() < 0.2:
+                items.append(("po-caller-id", uid, _CALLER_ID, (), []))
+        if not has_broadband and rand() < 0.1:
+            items.append(self.broadband(uid))
+            if rand() < 0.2:
+                items.append(("po-iptv", uid, _IPTV[rand() < 0.3], (), []))
+        if rand() < 0.03:
+            items.append(("po-ringback", uid, _RINGBACK, (), []))
+        return items
+
+    def sell(
+        self,
+        customer: tuple[str, bytes, bytes, bytes],  # (id, id as bytes, dealer, manager)
+        aid: str,
+        sec: int,
+        items: list[_Item],
+        *,
+        b2b: bool,
+        channel: str,
+        suspended: bool = False,
+    ) -> None:
+        """The completed order placed at ``sec`` that created ``items``, and the products it created."""
+        offers = _offers()
+        rand = self.prnd.random
+        cid, cidb = customer[0], customer[1]
+        install = any(offers[i[0]].install or any(offers[c[0]].install for c in i[4]) for i in items)
+        done = sec + (86400 + int(rand() * 2 * 86400) if install else 300 + int(rand() * 3600))
+        oid = self.puuid(sec)
+        order_iso, done_iso = self.iso(sec), self.iso(done)
+        order = _Order(oid, order_iso, done_iso, done, cid, aid, b"\t".join(customer[1:]))
+        order_items = []
+        for item in items:
+            status, change = "active", done
+            if suspended:
+                status, change = "suspended", done + 86400 * (10 + int(rand() * 300))
+            else:
+                r = rand()
+                if r < 0.05:
+                    status = "terminated" if r < 0.03 else "suspended"
+                    change = done + 86400 * (30 + int(rand() * 300))
+            order_items.append(self.product(order, item, status, change)[0])
+        # The document, assembled from pieces like the products' (the attributes of TMF622 above).
+        body = [
+            b'{"id":"',
+            oid.encode(),
+            b'","@type":"ProductOrder","state":"completed","orderDate":"',
+            order_iso.encode(),
+            b'","completionDate":"',
+            done_iso.encode(),
+        ]
+        if install:
+            body += (b'","requestedStartDate":"', self.iso(sec + 86400).encode())
+        body += (
+            b'","category":"B2B"' if b2b else b'","category":"B2C"',
+            _ORDER_CHANNEL_JSON[channel],
+            order.party[:-8],  # relatedParty with the customer alone
+            b'],"billingAccount":{"id":"',
+            order.account_b[1:-1],
+            b'","@referredType":"BillingAccount"},"productOrderItem":[',
+            b",".join(order_items),
+            b"]}",
+        )
+        oidb = oid.encode()
+        self.rows.product_order.append(
+            b"\t".join(
+                (
+                    oidb,
+                    b"completed",
+                    order.account_b[1:-1],
+                    NULL_B,
+                    NULL_B,
+                    NULL_B,
+                    b"".join(body),
+                    b"1",
+                    self.ts(sec),
+                    self.ts(done),
+                    order.scope,
+                )
+            )
+        )
+        self.rows.search_key.append(oid.replace("-", "").upper().encode() + b"\tid\t" + oidb + b"\t" + cidb + b"\t0")
+
+    def product(self, order: _Order, item: _Item, status: str, change: int) -> tuple[bytes, bytes]:
+        """One product of ``order`` (and its bundled components): its order item (JSON) and its id."""
+        offer_id, uid, chars, numbers, parts = item
+        offer = _offers()[offer_id]
+        order.items += 1
+        item_id = str(order.items)
+        children = [self.product(order, part, status, change) for part in parts]
+        pid = self.puuid(order.done)
+        pidb = pid.encode()
+        # The document, assembled from pieces (JSONB does not keep the order of attributes).
+        body = [offer.head, b',"id":"', pidb, b'","status":"', status.encode(), order.dates]
+        end = NULL_B
+        if status == "terminated":
+            body += (b',"terminationDate":"', self.iso(change).encode(), b'"')
+            end = self.ts(change)
+        body += (chars, order.party, uid.encode(), order.tail, item_id.encode(), _ITEM_END)
+        if children:
+            body.append(b',"productRelationship":[')
+            body.append(
+                b",".join(
+                    [
+                        b'{"relationshipType":"bundled","product":{"id":"%s",%s}}' % (c, _PRODUCT_REF)
+                        for _, c in children
+                    ]
+                )
+            )
+            body.append(b"]")
+        body.append(b"}")
+        start = self.ts(order.done)
+        self.rows.product.append(
+            b"\t".join(
+                (
+                    pidb,
+                    offer.name_b,
+                    status.encode(),
+                    offer.id_b + order.account_b + uid.encode(),
+                    start,
+                    end,
+                    start,
+                    b"".join(body),
+                    b"1",
+                    start,
+                    self.ts(change),
+                    order.scope,
+                )
+            )
+        )
+        if numbers:
+            tail = b"\tphone\t" + pidb + b"\t" + order.cidb + b"\t0"
+            self.rows.search_key.extend([key + tail for number in numbers for key in _number_keys(number)])
+        entry = [b'{"id":"', item_id.encode(), offer.item, pidb, b'","@referredType":"Product"}']
+        if children:
+            entry += (b',"productOrderItem":[', b",".join([child for child, _ in children]), b"]")
+        entry.append(b"}")
+        return b"".join(entry), pidb
 
     # ----- customers ------------------------------------------------------------------------
     def block(self, first: int, count: int, first_account: int) -> None:
@@ -1161,7 +1531,16 @@ class _Gen:
             email=person.email,
         )
         user_status = "suspended" if reason else "active"
-        self.user_row(sec + 90, person, aid, (cid, person.name, cidb), dealer_b, manager_b, user_status)
+        uid = self.user_row(sec + 90, person, aid, (cid, person.name, cidb), dealer_b, manager_b, user_status)
+        self.sell(
+            (cid, cidb, dealer_b, manager_b),
+            aid,
+            sec + 120,
+            self.household(person, uid),
+            b2b=False,
+            channel=_ORDER_CHANNEL[channel],
+            suspended=bool(reason),
+        )
 
     def group(self, cid: str, number: int, sec: int, aid: str) -> None:
         rand = self.rnd.random
@@ -1208,11 +1587,24 @@ class _Gen:
             credit=(5 + int(rand() ** 2 * 200)) * 1000,
         )
         members = 5 + int(rand() ** 2 * 26)  # 5 to 30, most groups small
+        lines: list[_Item] = []
         for j in range(members):
             at = sec + 120 + j * 60
             member = self.person(number * 32 + 1 + j, at, landline=0.0, email=0.2, address=0.3, other_names=False)
             self.party_row(member, at, cidb, NULL_B, manager_b)
-            self.user_row(at + 10, member, aid, (cid, name, cidb), NULL_B, manager_b)
+            uid = self.user_row(at + 10, member, aid, (cid, name, cidb), NULL_B, manager_b)
+            r = self.prnd.random()
+            lines.append(self.mobile_plan(uid, member.mobile, "99" if r < 0.6 else "199" if r < 0.85 else "59"))
+        # The leased line is the group's; its first member is the contact who uses it.
+        leased: _Item = ("po-leased-line-100m", lines[0][1], _LEASED, (), [])
+        self.sell(
+            (cid, cidb, NULL_B, manager_b),
+            aid,
+            sec + 120 + members * 60 + 60,
+            [leased, *lines],
+            b2b=True,
+            channel="hall",
+        )
 
     def dealer_customer(self, cid: str, number: int, sec: int, aid: str) -> None:
         """A dealer (代理商) that is itself a customer: a small shop, or a person trading alone."""
@@ -1252,7 +1644,15 @@ class _Gen:
             credit=1000,
             email=owner.email,
         )
-        self.user_row(sec + 90, owner, aid, (cid, party.name, cidb), NULL_B, NULL_B)
+        uid = self.user_row(sec + 90, owner, aid, (cid, party.name, cidb), NULL_B, NULL_B)
+        items = [self.mobile_plan(uid, owner.mobile)]
+        prand = self.prnd.random
+        if owner.landline and prand() < 0.5:
+            land = owner.landline
+            items.append(("po-local-line", uid, _chars(("serviceNumber", land), ("lineType", "business")), (land,), []))
+        if prand() < 0.4:
+            items.append(self.broadband(uid, "100m" if prand() < 0.5 else "300m"))
+        self.sell((cid, cidb, NULL_B, NULL_B), aid, sec + 120, items, b2b=party is not owner, channel="hall")
 
     # ----- the operator's own people and partners ------------------------------------------
     def staff(self, first_number: int, first_account: int, operators: int) -> tuple[_Staff, int, int]:
@@ -1373,6 +1773,10 @@ COPY_SQL = {
     " updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
     "customer_user": "COPY customer_user (id, name, status, party_id, billing_account_id, body, version, created_at,"
     " updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
+    "product": "COPY product (id, name, status, offering_id, billing_account_id, user_id, start_date, termination_date,"
+    " billing_start_date, body, version, created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
+    "product_order": "COPY product_order (id, state, billing_account_id, external_id, created_by, idempotency_key,"
+    " body, version, created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
     "search_key": "COPY search_key (key, kind, ref_id, customer_id, weight) FROM STDIN",
 }
 
@@ -1388,12 +1792,24 @@ ANALYZE_TABLE = {
     " manager_id)",
     "customer_user": "customer_user (name, status, party_id, billing_account_id, created_at, customer_id, dealer_id,"
     " manager_id)",
+    "product": "product (name, status, offering_id, billing_account_id, user_id, start_date, termination_date,"
+    " created_at, customer_id, dealer_id, manager_id)",
+    "product_order": "product_order (state, billing_account_id, created_at, customer_id, dealer_id, manager_id)",
     "search_key": "search_key",
 }
 ANALYZE_SQL = "ANALYZE " + ", ".join(ANALYZE_TABLE.values())
 ANALYZE_TABLE = {t: "ANALYZE " + columns for t, columns in ANALYZE_TABLE.items()}
 # Index builds, longest first (the search key primary key is the long pole of a bulk load).
-BUILD_ORDER = ("search_key", "party", "customer_user", "customer", "account", "party_role")
+BUILD_ORDER = (
+    "search_key",
+    "party",
+    "product",
+    "customer_user",
+    "customer",
+    "product_order",
+    "account",
+    "party_role",
+)
 
 
 def _dsn(url: str) -> str:
@@ -1458,7 +1874,9 @@ def _run_blocks(
     try:
         for b in blocks:
             first, count, first_account = job.blocks[b]
-            gen = _Gen(job, Random(f"telcrm-demo/{job.seed}/{first}"), rows)
+            gen = _Gen(
+                job, Random(f"telcrm-demo/{job.seed}/{first}"), rows, Random(f"telcrm-demo/{job.seed}/{first}/product")
+            )
             gen.block(first, count, first_account)
             if rows.customers >= FLUSH_CUSTOMERS or b == blocks[-1]:
                 for table, n in rows.counts().items():
@@ -1603,7 +2021,8 @@ def _secondary_indexes(conn: psycopg.Connection[Any]) -> list[_Index]:
     """The indexes a bulk load drops and builds afterwards: all but the primary keys others refer to."""
     rows = conn.execute(
         """
-        SELECT t.relname, i.relname, pg_get_indexdef(i.oid), c.conname, c.contype
+        SELECT t.relname, i.relname, pg_get_indexdef(i.oid), c.conname, c.contype,
+               EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = t.oid)
         FROM pg_index x
         JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_class t ON t.oid = x.indrelid
@@ -1614,13 +2033,13 @@ def _secondary_indexes(conn: psycopg.Connection[Any]) -> list[_Index]:
         (list(TABLES), list(BUILD_ORDER)),
     ).fetchall()
     out = []
-    for table, index, indexdef, conname, contype in rows:
+    for table, index, indexdef, conname, contype, referenced in rows:
         if conname is None:
             out.append(_Index(table, index, f'DROP INDEX "{index}"', [indexdef]))
-        elif table == "search_key" and contype == "p":
-            # Nothing refers to it, so it is built in one sort like the others: as a unique index
-            # first (which, unlike ADD PRIMARY KEY, can be built while other indexes of the table
-            # are), then attached as the primary key.
+        elif contype == "p" and not referenced:
+            # No foreign key refers to it (search keys, products, orders), so it is built in one
+            # sort like the others: as a unique index first (which, unlike ADD PRIMARY KEY, can be
+            # built while other indexes of the table are), then attached as the primary key.
             out.append(
                 _Index(
                     table,
@@ -1720,6 +2139,20 @@ def repair(dsn: str) -> list[str]:
     return ran
 
 
+def pool_numbers(customers: int) -> tuple[list[str], list[str]]:
+    """The free numbers a load of ``customers`` puts in the number pool: mobile and fixed-line.
+
+    Always the first ones of the pool's blocks, so a rerun finds them there and adds nothing, and
+    a larger load adds the rest. No generated user, contact or product has one of them.
+    """
+    mobile = [f"{POOL_MOBILE_PREFIX}{i:08d}" for i in range(max(10_000, customers // 5))]
+    areas = [c[2] for c in CITIES]
+    fixed = [
+        f"{areas[i % len(areas)]}{POOL_FIXED_DIGIT}{i // len(areas):07d}" for i in range(max(1_000, customers // 100))
+    ]
+    return mobile, fixed
+
+
 def generate(url: str, *, customers: int, seed: int, console: Console, workers: int | None = None) -> None:
     """Write ``customers`` new customers (and their parties, accounts, users and search keys).
 
@@ -1733,6 +2166,7 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
     with psycopg.connect(dsn) as conn:
         state = _read_state(conn)
     _tables()  # build the lookup tables once, before the workers fork
+    _offers()
 
     start, next_account = state.next_customer, state.next_account
     staff_rows: _Rows | None = None
@@ -1793,6 +2227,8 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
                 conn.commit()
         if bulk:
             _autovacuum(dsn, enabled=False)
+        mobile, fixed = pool_numbers(customers)
+        pool = add_numbers(dsn, mobile, "mobile") + add_numbers(dsn, fixed, "fixed")
         ids = ["".join(staff_rows.ids) if staff_rows else ""]
         try:
             if blocks:
@@ -1825,11 +2261,16 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
                 conn.execute(ANALYZE_SQL)  # type: ignore[arg-type]
 
     elapsed = time.perf_counter() - started
-    summary = Table(title=f"demo data: {customers:,} customers, seed {seed}, {elapsed:.1f} s", show_edge=False)
+    summary = Table(
+        title=f"demo data: {customers:,} customers, {totals['product']:,} products, {totals['product_order']:,}"
+        f" orders, seed {seed}, {elapsed:.1f} s",
+        show_edge=False,
+    )
     summary.add_column("table")
     summary.add_column("rows written", justify="right")
     for name in TABLES:
         summary.add_row(name, f"{totals[name]:,}")
+    summary.add_row("number_pool", f"{pool:,}")
     console.print(summary)
     if bulk:
         console.print(f"{len(dropped)} indexes dropped for the load, rebuilt and analysed in {index_seconds:.1f} s")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import ValidationFailed
@@ -87,6 +87,10 @@ def query_matches(query: str | None, event_type: str, event: dict[str, Any]) -> 
     return True
 
 
+LISTENERS = "outbox.listeners"
+LISTENERS_OF = select(HubSubscription.id, HubSubscription.query).where(HubSubscription.api == bindparam("api"))
+
+
 async def emit(
     ctx: Context,
     *,
@@ -117,9 +121,11 @@ async def emit(
             .returning(OutboxEvent.id)
         )
     ).scalar_one()
-    subscriptions = (
-        await session.execute(select(HubSubscription.id, HubSubscription.query).where(HubSubscription.api == api))
-    ).all()
+    # the listeners of an api, read once per transaction (a busy transaction emits many events)
+    listeners: dict[str, list[Any]] = ctx.extra.setdefault(LISTENERS, {})
+    if api not in listeners:
+        listeners[api] = list((await session.execute(LISTENERS_OF, {"api": api})).all())
+    subscriptions = listeners[api]
     targets = [s.id for s in subscriptions if query_matches(s.query, event_type, event_body)]
     if targets:
         await session.execute(insert(Delivery), [{"event_id": event_pk, "subscription_id": t} for t in targets])

@@ -10,11 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import bindparam, literal, select, union_all
 
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import Forbidden, WrongReference
 from telcrm.models import Account, CatalogItem, Customer, CustomerUser, Party, PartyRole, Product, ReferenceItem
+
+# Kinds that belong to no customer (catalog and reference data).
+UNOWNED = frozenset(
+    {
+        "ProductOffering",
+        "ProductSpecification",
+        "ProductOfferingPrice",
+        "Category",
+        "Catalog",
+        "BillFormat",
+        "BillingCycleSpecification",
+        "BillPresentationMedia",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -26,9 +40,9 @@ class Resolved:
     manager_id: str | None
 
 
-async def resolve(ctx: Context, id_: str) -> Resolved | None:
-    if not isinstance(id_, str) or not id_ or len(id_) > 40:
-        return None
+def _lookup() -> Any:
+    """One statement over every resource table, built once (building it costs more than running it)."""
+    id_: Any = bindparam("ref_id")
     none = literal(None)
     queries = [
         select(Party.id, Party.kind, Party.customer_id, Party.dealer_id, Party.manager_id).where(Party.id == id_),
@@ -50,10 +64,26 @@ async def resolve(ctx: Context, id_: str) -> Resolved | None:
             Product.id == id_
         ),
     ]
-    row = (await ctx.uow.session.execute(union_all(*queries))).first()
+    return union_all(*queries)
+
+
+LOOKUP = _lookup()
+MEMO = "references.unowned"  # per transaction: ids of catalog and reference items already resolved
+
+
+async def resolve(ctx: Context, id_: str) -> Resolved | None:
+    if not isinstance(id_, str) or not id_ or len(id_) > 40:
+        return None
+    memo: dict[str, Resolved] = ctx.extra.setdefault(MEMO, {})
+    if id_ in memo:
+        return memo[id_]
+    row = (await ctx.uow.session.execute(LOOKUP, {"ref_id": id_})).first()
     if row is None:
         return None
-    return Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
+    found = Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
+    if not (found.customer_id or found.dealer_id or found.manager_id) and found.kind in UNOWNED:
+        memo[id_] = found  # catalog and reference items belong to nobody and keep their kind
+    return found
 
 
 async def check(ctx: Context, ref: Any, field: str, allowed: set[str], *, scoped: bool = True) -> Resolved | None:

@@ -269,7 +269,6 @@ async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkO
         else:
             doc["state"] = "failed"
         doc["completionDate"] = _stamp(now)
-        await repository.release_numbers(ctx, row.id)
     if doc != row.body:
         await orders.rewrite(ctx, row, doc, {"state": doc["state"]})
     if released:
