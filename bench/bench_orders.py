@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import run_wrk, wait_healthy  # noqa: E402
 
-from telcrm.demo.catalog import _items  # noqa: E402
+from telcrm.demo.catalog import _items, load_catalog  # noqa: E402
 from telcrm.identity import service as identity  # noqa: E402
 from telcrm.kit.db import Database  # noqa: E402
 from telcrm.kit.embedded import resolve_database_url  # noqa: E402
@@ -65,11 +65,14 @@ def sample_shops(conn: psycopg.Connection[Any], size: int) -> list[tuple[str, st
     total = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
     pct = min(100.0, max(0.01, 100.0 * size * 4 / max(total, 1)))
     rows = conn.execute(
-        f"""SELECT c.id, a.id, u.id FROM customer c TABLESAMPLE SYSTEM ({pct})
-            JOIN LATERAL (SELECT id FROM account WHERE owner_customer_id = c.id AND kind = 'BillingAccount'
+        f"""WITH c AS MATERIALIZED (
+                SELECT id FROM customer TABLESAMPLE SYSTEM ({pct})
+                WHERE status = 'active' AND category = 'individual' LIMIT {size * 2})
+            SELECT c.id, a.id, u.id FROM c
+            JOIN LATERAL (SELECT id FROM account WHERE customer_id = c.id AND kind = 'BillingAccount'
                           AND state = 'active' AND account_type IS DISTINCT FROM 'groupPaid' LIMIT 1) a ON true
             JOIN LATERAL (SELECT id FROM customer_user WHERE customer_id = c.id LIMIT 1) u ON true
-            WHERE c.status = 'active' AND c.category = 'individual' LIMIT {size}"""
+            LIMIT {size}"""
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
 
@@ -244,6 +247,7 @@ def main() -> None:
     subprocess.run(
         [str(ROOT / ".venv/bin/telcrm"), "migrate"], env={**os.environ, "TELCRM_DATABASE_URL": url}, check=True
     )
+    load_catalog(url)  # the demo catalog, if the data predates it
     total = int(args.rate * args.duration)
     with psycopg.connect(plain) as conn:
         customers = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]

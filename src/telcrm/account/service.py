@@ -122,7 +122,7 @@ class AccountService(DocumentService[Account]):
             raise InvalidTransition(f"an account cannot go from {old} to {new}", field="state")
 
     async def after_write(self, ctx: Context, row: Account, before: dict[str, Any] | None) -> None:
-        await search.index(ctx, row.id, row.customer_id, search.number_keys(row.id))
+        await search.index(ctx, row.id, row.customer_id, search.number_keys(row.id), fresh=before is None)
 
 
 class ReferenceService(DocumentService[ReferenceItem]):

@@ -395,8 +395,9 @@ async def lifecycle_status(ctx: Context, item_id: str) -> str | None:
 
 async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
     """The TMF620 document of a product offering, or None when no such offering is held here."""
-    row = await repository.offerings.find(ctx, offering_id)
-    return row.body if row is not None else None
+    doc = (await documents(ctx, [offering_id])).get(offering_id)
+    other = ("Catalog", "Category", "ProductSpecification", "ProductOfferingPrice")
+    return doc if doc is not None and doc.get("@type") not in other else None
 
 
 MEMO = "catalog.documents"  # per transaction: catalog documents already read

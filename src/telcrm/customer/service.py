@@ -199,7 +199,7 @@ class CustomerService(DocumentService[Customer]):
         keys = list(search.number_keys(row.id))
         keys += [(kind, key, 1) for kind, key in _name_keys(row.name)]
         keys += search.contact_keys(row.body.get("contactMedium"))
-        await search.index(ctx, row.id, row.id, keys)
+        await search.index(ctx, row.id, row.id, keys, fresh=before is None)
         if row.party_id:
             await search.attach(ctx, row.party_id, row.id)
 
@@ -270,7 +270,7 @@ class UserService(DocumentService[CustomerUser]):
         number = row.body.get("phoneNumber")
         if isinstance(number, str):
             keys += [("phone", key, 0) for key in phone_keys(number)]
-        await search.index(ctx, row.id, row.customer_id, keys)
+        await search.index(ctx, row.id, row.customer_id, keys, fresh=before is None)
 
 
 customers = CustomerService(repository.customers)

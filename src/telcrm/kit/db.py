@@ -13,7 +13,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -23,17 +25,25 @@ log = logging.getLogger(__name__)
 AfterCommit = Callable[[], Awaitable[None] | None]
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 class Database:
     """The engines for one PostgreSQL database: async for the app, sync for COPY and Alembic."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
+        # JSONB documents go through orjson both ways (several times faster than the json module)
+        json_opts: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size // 2, **json_opts
+        )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # Reads get their own pool of autocommit connections: no BEGIN/COMMIT round trips and no
         # isolation-level switching per checkout.
         self.read_engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size // 2, isolation_level="AUTOCOMMIT"
+            url, pool_size=pool_size, max_overflow=pool_size // 2, isolation_level="AUTOCOMMIT", **json_opts
         )
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._sync: Engine | None = None

@@ -133,8 +133,9 @@ def _domain(node: Doc, offerings: dict[str, Doc], specs: dict[str, Doc], product
     return catalog.network_domain(spec) or GENERIC
 
 
-async def start(orders: Any, ctx: Context, row: ProductOrder) -> None:
-    """An acknowledged order goes into fulfilment: work orders written, order ``inProgress``."""
+async def start(orders: Any, ctx: Context, row: ProductOrder, *, released: bool = False) -> None:
+    """An acknowledged order goes into fulfilment: work orders written, order ``inProgress``.
+    ``released``: it was held, so its numbers were reserved with an expiry, now lifted."""
     doc = copy.deepcopy(row.body)
     offerings, specs, products = await _catalog_facts(ctx, doc)
     now = _now()
@@ -178,7 +179,8 @@ async def start(orders: Any, ctx: Context, row: ProductOrder) -> None:
                     }
                 )
     await repository.insert_work_orders(ctx, work)
-    await repository.keep_numbers(ctx, row.id)
+    if released:
+        await repository.keep_numbers(ctx, row.id)
     doc["state"] = "inProgress"
     await orders.rewrite(ctx, row, doc, {"state": "inProgress"})
     if work:

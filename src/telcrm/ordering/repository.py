@@ -47,12 +47,18 @@ async def number_status(ctx: Context, number: str) -> str | None:
     return (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
 
 
-async def reserve_number(ctx: Context, number: str, order_id: str, item_id: str, hold: timedelta) -> bool:
-    """Take a free number for an order item; False when it is not free (any more)."""
+async def reserve_number(ctx: Context, number: str, order_id: str, item_id: str, hold: timedelta | None) -> bool:
+    """Take a free number for an order item (for ``hold``, or until the order ends); False when it
+    is not free (any more)."""
     stmt = (
         update(NumberPool)
         .where(NumberPool.number == number, NumberPool.status == "free")
-        .values(status="reserved", order_id=order_id, item_id=item_id, reserved_until=datetime.now(UTC) + hold)
+        .values(
+            status="reserved",
+            order_id=order_id,
+            item_id=item_id,
+            reserved_until=None if hold is None else datetime.now(UTC) + hold,
+        )
         .returning(NumberPool.number)
     )
     return (await ctx.uow.session.execute(stmt)).first() is not None

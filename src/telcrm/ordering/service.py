@@ -194,7 +194,7 @@ class OrderService(DocumentService[ProductOrder]):
         await super().patch(ctx, id_, patch, check)
         row: ProductOrder = ctx.extra.pop(ROW)
         if row.state == "acknowledged":  # e.g. a held order released: fulfilment starts
-            await fulfilment.start(self, ctx, row)
+            await fulfilment.start(self, ctx, row, released=True)
         return row.body
 
     async def rewrite(self, ctx: Context, row: ProductOrder, doc: Doc, columns: Doc) -> Doc:
@@ -254,8 +254,10 @@ class OrderService(DocumentService[ProductOrder]):
         """Reserve the chosen numbers in the capture transaction; one already gone rejects the item."""
         if verdict.state == "rejected":
             return
+        # an order that goes into fulfilment at once holds its numbers until it ends (no expiry)
+        hold = None if verdict.state == "acknowledged" else NUMBER_HOLD
         for item_id, number in verdict.numbers:
-            if not await repository.reserve_number(ctx, number, order_id, item_id, NUMBER_HOLD):
+            if not await repository.reserve_number(ctx, number, order_id, item_id, hold):
                 verdict.item(item_id, f"number {number} was just taken by another order")
                 verdict.state = "rejected"
         if verdict.state == "rejected":
@@ -266,7 +268,7 @@ class OrderService(DocumentService[ProductOrder]):
         if before is not None and row.state in RELEASING:
             await repository.release_numbers(ctx, row.id)
         if before is None or before.get("externalId") != row.body.get("externalId"):
-            await search.index(ctx, row.id, row.customer_id, order_search_keys(row.body))
+            await search.index(ctx, row.id, row.customer_id, order_search_keys(row.body), fresh=before is None)
 
     def _prepare_change(self, doc: Doc, row: ProductOrder) -> Doc:
         for attr in FIXED:

@@ -95,7 +95,7 @@ class _PartyService(DocumentService[Party]):
         return columns
 
     async def after_write(self, ctx: Context, row: Party, before: dict[str, Any] | None) -> None:
-        await search.index(ctx, row.id, row.customer_id, search.party_keys(row.body))
+        await search.index(ctx, row.id, row.customer_id, search.party_keys(row.body), fresh=before is None)
 
 
 class IndividualService(_PartyService):

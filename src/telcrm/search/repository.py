@@ -13,9 +13,15 @@ from telcrm.models import SearchKey
 
 
 async def replace_keys(
-    session: AsyncSession, ref_id: str, customer_id: str | None, keys: Sequence[tuple[str, str, int]]
+    session: AsyncSession,
+    ref_id: str,
+    customer_id: str | None,
+    keys: Sequence[tuple[str, str, int]],
+    *,
+    fresh: bool = False,
 ) -> None:
-    await session.execute(delete(SearchKey).where(SearchKey.ref_id == ref_id))
+    if not fresh:
+        await session.execute(delete(SearchKey).where(SearchKey.ref_id == ref_id))
     rows = [
         {"key": key[:200], "kind": kind, "ref_id": ref_id, "customer_id": customer_id, "weight": weight}
         for kind, key, weight in dict.fromkeys(keys)

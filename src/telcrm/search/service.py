@@ -67,8 +67,11 @@ def contact_keys(media: Any) -> list[tuple[str, str, int]]:
     return keys
 
 
-async def index(ctx: Context, ref_id: str, customer_id: str | None, keys: Iterable[tuple[str, str, int]]) -> None:
-    await repository.replace_keys(ctx.uow.session, ref_id, customer_id, list(keys))
+async def index(
+    ctx: Context, ref_id: str, customer_id: str | None, keys: Iterable[tuple[str, str, int]], *, fresh: bool = False
+) -> None:
+    """Make ``keys`` the search keys of ``ref_id``; ``fresh``: it is new and has none yet."""
+    await repository.replace_keys(ctx.uow.session, ref_id, customer_id, list(keys), fresh=fresh)
 
 
 def plan(q: str) -> list[tuple[str, str, bool, int]]:

@@ -71,7 +71,7 @@ class SimOptions:
     seed: int | None = None
     api_key: str | None = None  # sent to callbacks as a bearer token
     flush_interval: float = 0.05  # seconds between result batches to a callback
-    batch_size: int = 500  # results in one callback POST at most; a full batch is sent at once
+    batch_size: int = 100  # results in one callback POST at most; a full batch is sent at once
     retry_first: float = 0.5  # seconds before retrying a failed callback POST, doubling ...
     retry_max: float = 10.0  # ... up to this
 
@@ -146,7 +146,7 @@ class Simulator:
         if options.api_key:
             headers["Authorization"] = f"Bearer {options.api_key}"
         self.client = httpx.AsyncClient(
-            headers=headers, timeout=10.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16)
+            headers=headers, timeout=60.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16)
         )
         self._seen: dict[tuple[str, int], None] = {}  # insertion-ordered, so the oldest can be forgotten
         self._due: list[tuple[float, int, str, Result]] = []  # heap of (due time, sequence, callback, result)
