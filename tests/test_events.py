@@ -588,7 +588,9 @@ def test_emit_writes_with_the_transaction_and_wakes_the_dispatcher_after_commit(
             await outbox.emit(
                 ctx, api="customer", event_type="CustomerCreateEvent", resource_type="customer", resource=doc
             )
-            assert (await uow.session.execute(select(text("count(*) FROM delivery")))).scalar_one() == 1
+            # buffered: written with the transaction's other events just before it commits
+            assert [row["event_type"] for row, _ in uow.buffers[outbox.BUFFER]] == ["CustomerCreateEvent"]
+            assert (await uow.session.execute(select(text("count(*) FROM outbox_event")))).scalar_one() == 0
             assert woken == []  # not before the commit
             if fail:
                 raise LookupError("rolled back")
@@ -600,3 +602,29 @@ def test_emit_writes_with_the_transaction_and_wakes_the_dispatcher_after_commit(
         client.portal.call(work)  # type: ignore[union-attr]
     assert woken == ([] if fail else [True])
     assert (sql.count("outbox_event"), sql.count("delivery")) == ((0, 0) if fail else (1, 1))
+
+
+def test_a_savepoint_rolled_back_takes_its_events_with_it(client: TestClient, sql: Sql) -> None:
+    db: Database = client.app_state.db  # type: ignore[attr-defined]
+
+    async def work() -> None:
+        async with db.unit_of_work() as uow:
+            ctx = Context(uow=uow, caller=SYSTEM_CALLER)
+
+            async def event(name: str) -> None:
+                doc = {"id": name, "name": name}
+                await outbox.emit(
+                    ctx, api="customer", event_type="CustomerCreateEvent", resource_type="customer", resource=doc
+                )
+
+            await event("kept-1")
+            with pytest.raises(LookupError):
+                async with uow.savepoint():
+                    await event("dropped")
+                    raise LookupError("the nested step failed")
+            async with uow.savepoint():
+                await event("kept-2")
+            await event("kept-3")
+
+    client.portal.call(work)  # type: ignore[union-attr]
+    assert sql.rows("SELECT resource_id FROM outbox_event ORDER BY id") == [("kept-1",), ("kept-2",), ("kept-3",)]

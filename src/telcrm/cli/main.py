@@ -64,6 +64,11 @@ def serve(
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    if "TELCRM_BASE_URL" not in os.environ:
+        # where hub listeners and provisioning reach us back: this very server, unless configured
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        os.environ["TELCRM_BASE_URL"] = f"http://{local}:{port}"
+        get_settings.cache_clear()
     console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
         "telcrm.api.app:create_app",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from sqlalchemy import insert
+
 from telcrm.kit.auth import Context
 from telcrm.models import AuditEntry
+
+BUFFER = "audit.entries"
 
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
@@ -29,15 +34,22 @@ def record(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    ctx.uow.session.add(
-        AuditEntry(
-            principal_id=ctx.caller.id,
-            principal_name=ctx.caller.name,
-            channel=ctx.channel,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            customer_id=customer_id,
-            action=action,
-            changes=diff(before, after),
-        )
+    # a snapshot (the documents may still change in this transaction), written with the
+    # transaction's other entries in one statement just before it commits
+    changes = orjson.loads(orjson.dumps(diff(before, after)))
+    ctx.uow.buffer(BUFFER, lambda rows: _write(ctx, rows)).append(
+        {
+            "principal_id": ctx.caller.id,
+            "principal_name": ctx.caller.name,
+            "channel": ctx.channel,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "customer_id": customer_id,
+            "action": action,
+            "changes": changes,
+        }
     )
+
+
+async def _write(ctx: Context, rows: list[dict[str, Any]]) -> None:
+    await ctx.uow.session.execute(insert(AuditEntry), rows)

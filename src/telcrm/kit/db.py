@@ -84,16 +84,48 @@ class Database:
 class UnitOfWork:
     session: AsyncSession
     _after_commit: list[AfterCommit] = field(default_factory=list)
+    _before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Rows gathered during the transaction and written in one statement just before it commits
+    # (e.g. the outbox's events); a savepoint that rolls back drops what it added.
+    buffers: dict[str, list[Any]] = field(default_factory=dict)
     committed: bool = False
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""
         self._after_commit.append(hook)
 
+    def buffer(self, name: str, write: Callable[[list[Any]], Awaitable[None]]) -> list[Any]:
+        """The transaction's buffer ``name``; ``write`` stores its rows just before commit."""
+        if name not in self.buffers:
+            rows: list[Any] = []
+            self.buffers[name] = rows
+
+            async def flush() -> None:
+                if rows:
+                    await write(rows)
+                    rows.clear()
+
+            self._before_commit.append(flush)
+        return self.buffers[name]
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction; rolled back, it also forgets the buffered rows it added."""
+        marks = {name: len(rows) for name, rows in self.buffers.items()}
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            for name, rows in self.buffers.items():
+                del rows[marks.get(name, 0) :]
+            raise
+
     async def flush(self) -> None:
         await self.session.flush()
 
     async def commit(self) -> None:
+        for write in self._before_commit:
+            await write()
         await self.session.commit()
         self.committed = True
         hooks, self._after_commit = self._after_commit, []
@@ -107,4 +139,5 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._after_commit.clear()
+        self.buffers.clear()
         await self.session.rollback()

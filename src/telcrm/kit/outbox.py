@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from sqlalchemy import bindparam, insert, select
 
 from telcrm.kit.auth import Context
@@ -88,6 +89,7 @@ def query_matches(query: str | None, event_type: str, event: dict[str, Any]) -> 
 
 
 LISTENERS = "outbox.listeners"
+BUFFER = "outbox.events"
 LISTENERS_OF = select(HubSubscription.id, HubSubscription.query).where(HubSubscription.api == bindparam("api"))
 
 
@@ -104,29 +106,37 @@ async def emit(
     """Record ``event_type`` about ``resource`` (its TMF document) for delivery after commit."""
     session = ctx.uow.session
     event_body = {resource_type: resource}
-    payload = {"event": event_body, **(extra or {})}
-    event_pk = (
-        await session.execute(
-            insert(OutboxEvent)
-            .values(
-                event_id=new_id(),
-                api=api,
-                event_type=event_type,
-                resource_type=resource_type,
-                resource_id=str(resource.get("id")),
-                customer_id=customer_id,
-                payload=payload,
-                created_at=datetime.now(UTC),
-            )
-            .returning(OutboxEvent.id)
-        )
-    ).scalar_one()
+    # a snapshot: the documents may change later in the transaction, the event must not
+    payload = orjson.loads(orjson.dumps({"event": event_body, **(extra or {})}))
     # the listeners of an api, read once per transaction (a busy transaction emits many events)
     listeners: dict[str, list[Any]] = ctx.extra.setdefault(LISTENERS, {})
     if api not in listeners:
         listeners[api] = list((await session.execute(LISTENERS_OF, {"api": api})).all())
-    subscriptions = listeners[api]
-    targets = [s.id for s in subscriptions if query_matches(s.query, event_type, event_body)]
-    if targets:
-        await session.execute(insert(Delivery), [{"event_id": event_pk, "subscription_id": t} for t in targets])
+    targets = [s.id for s in listeners[api] if query_matches(s.query, event_type, event_body)]
+    row = {
+        "event_id": new_id(),
+        "api": api,
+        "event_type": event_type,
+        "resource_type": resource_type,
+        "resource_id": str(resource.get("id")),
+        "customer_id": customer_id,
+        "payload": payload,
+        "created_at": datetime.now(UTC),
+    }
+    # written with the transaction's other events in one statement just before it commits
+    ctx.uow.buffer(BUFFER, lambda rows: _write(ctx, rows)).append((row, targets))
+
+
+async def _write(ctx: Context, events: list[tuple[dict[str, Any], list[str]]]) -> None:
+    """The transaction's events in order, then one delivery row per event and listener."""
+    session = ctx.uow.session
+    stmt = insert(OutboxEvent).returning(OutboxEvent.id, sort_by_parameter_order=True)
+    ids = (await session.execute(stmt, [row for row, _ in events])).scalars().all()
+    deliveries = [
+        {"event_id": pk, "subscription_id": target}
+        for pk, (_, targets) in zip(ids, events, strict=True)
+        for target in targets
+    ]
+    if deliveries:
+        await session.execute(insert(Delivery), deliveries)
         ctx.uow.after_commit(delivery_signal.notify)

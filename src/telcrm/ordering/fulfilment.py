@@ -306,7 +306,7 @@ async def _complete_item(
     """All work of the item is done: create or change its products, in a savepoint."""
     system = _system(ctx)
     try:
-        async with ctx.uow.session.begin_nested():
+        async with ctx.uow.savepoint():
             await _realise(system, row, doc, root, work)
     except DomainError as exc:
         await _end_item(ctx, row, doc, root, work, "failed", f"the product could not be recorded: {exc.message}")

@@ -177,7 +177,7 @@ class OrderService(DocumentService[ProductOrder]):
             return existing.body, False
         ctx.extra[KEY] = idempotency_key
         try:
-            async with ctx.uow.session.begin_nested():
+            async with ctx.uow.savepoint():
                 await self.create(ctx, data)
         except IntegrityError:
             # lost a race on the unique index: the winner's order is the answer
