@@ -184,6 +184,74 @@ def test_price_rules(body: Doc, field: str, client: TestClient, admin: Headers, 
     assert sql.count("catalog_item") == 0
 
 
+USAGE = {"priceType": "usage", "price": {"unit": "CNY", "value": 3}, "unitOfMeasure": {"amount": 1, "units": "GB"}}
+
+
+def tier(low: float, high: float | None, value: float, unit: str = "CNY") -> Doc:
+    out: Doc = {"fromQuantity": low, "price": {"unit": unit, "value": value}}
+    if high is not None:
+        out["toQuantity"] = high
+    return out
+
+
+def window(start: str, end: str, value: float) -> Doc:
+    return {"startTime": start, "endTime": end, "price": {"unit": "CNY", "value": value}}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"priceTier": []}, "priceTier"),
+        ({"priceTier": [tier(1, 10, 3)]}, "priceTier[0].fromQuantity"),
+        ({"priceTier": [tier(0, 10, 3), tier(12, None, 2)]}, "priceTier[1].fromQuantity"),
+        ({"priceTier": [tier(0, None, 3), tier(10, None, 2)]}, "priceTier[0].toQuantity"),
+        ({"priceTier": [tier(0, 0, 3)]}, "priceTier[0].toQuantity"),
+        ({"priceTier": [tier(0, 10, -1)]}, "priceTier[0].price.value"),
+        ({"priceTier": [tier(0, 10, 1, unit="USD")]}, "priceTier[0].price.unit"),
+        ({"timeOfDay": [window("7:00", "23:00", 1)]}, "timeOfDay[0].startTime"),
+        ({"timeOfDay": [window("07:00", "24:00", 1)]}, "timeOfDay[0].endTime"),
+        ({"timeOfDay": [window("07:00", "07:00", 1)]}, "timeOfDay[0].endTime"),
+        ({"timeOfDay": [window("07:00", "23:00", 1), window("22:00", "08:00", 1)]}, "timeOfDay[1].startTime"),
+        ({"timeOfDay": [window("22:00", "08:00", 1), window("07:30", "09:00", 1)]}, "timeOfDay[1].startTime"),
+    ],
+)
+def test_tier_and_time_of_day_rules(extra: Doc, field: str, client: TestClient, admin: Headers, sql: Sql) -> None:
+    assert_tmf_error(client.post(PRICE, json={"name": "价", **USAGE, **extra}, headers=admin), 400, field)
+    assert sql.count("catalog_item") == 0
+
+
+def test_tiers_and_time_of_day_only_on_usage_prices(client: TestClient, admin: Headers) -> None:
+    body = {
+        "name": "月费",
+        "priceType": "recurring",
+        "recurringChargePeriodType": "month",
+        "priceTier": [tier(0, None, 1)],
+    }
+    assert_tmf_error(client.post(PRICE, json=body, headers=admin), 400, "priceTier")
+
+
+def test_tiered_and_time_of_day_usage_prices_are_kept(client: TestClient, admin: Headers) -> None:
+    tiered = created(
+        client,
+        PRICE,
+        {"name": "流量阶梯", **USAGE, "priceTier": [tier(0, 10, 3), tier(10, 40, 2), tier(40, None, 1)]},
+        admin,
+    )
+    assert [t.get("toQuantity") for t in tiered["priceTier"]] == [10, 40, None]
+    peak = created(
+        client,
+        PRICE,
+        {
+            "name": "长途分时",
+            **USAGE,
+            "unitOfMeasure": {"amount": 1, "units": "minute"},
+            "timeOfDay": [window("07:00", "23:00", 0.07), window("23:00", "07:00", 0.035)],
+        },
+        admin,
+    )
+    assert client.get(f"{PRICE}/{peak['id']}", headers=admin).json()["timeOfDay"][1]["startTime"] == "23:00"
+
+
 def test_each_price_type_is_accepted(client: TestClient, admin: Headers) -> None:
     monthly(client, admin)
     for body in (

@@ -174,6 +174,75 @@ def check_price(doc: Doc) -> None:
     percentage = doc.get("percentage")
     if percentage is not None and not 0 <= percentage <= 100:
         raise ValidationFailed("percentage must be between 0 and 100", field="percentage")
+    if "priceTier" in doc or "timeOfDay" in doc:
+        if price_type != "usage":
+            name = "priceTier" if "priceTier" in doc else "timeOfDay"
+            raise ValidationFailed(f"{name} is for usage prices", field=name)
+        currency = money.get("unit") if isinstance(money, dict) else None
+        check_tiers(doc.get("priceTier"), currency)
+        check_time_of_day(doc.get("timeOfDay"), currency)
+
+
+def _money(value: Any, field: str, currency: str | None) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("value"), int | float) or value["value"] < 0:
+        raise ValidationFailed(f"{field} is an amount of money, not negative", field=f"{field}.value")
+    if currency is not None and value.get("unit") != currency:
+        raise ValidationFailed(f"{field} is in {value.get('unit')}, the price in {currency}", field=f"{field}.unit")
+
+
+def check_tiers(tiers: Any, currency: str | None) -> None:
+    """Usage tiers (telcrm extension ``priceTier``): contiguous from 0 in the price's unit of
+    measure, each ``[fromQuantity, toQuantity)`` at its own rate; only the last may be open."""
+    if tiers is None:
+        return
+    if not isinstance(tiers, list) or not tiers or not all(isinstance(t, dict) for t in tiers):
+        raise ValidationFailed("priceTier lists the tiers, at least one", field="priceTier")
+    expected: float = 0
+    for i, tier in enumerate(tiers):
+        field = f"priceTier[{i}]"
+        low, high = tier.get("fromQuantity"), tier.get("toQuantity")
+        if not isinstance(low, int | float) or low != expected:
+            raise ValidationFailed(
+                f"{field}.fromQuantity must be {expected:g}: tiers start at 0 and follow each other without gaps",
+                field=f"{field}.fromQuantity",
+            )
+        if high is None:
+            if i != len(tiers) - 1:
+                raise ValidationFailed("only the last tier may be open-ended", field=f"{field}.toQuantity")
+        elif not isinstance(high, int | float) or high <= low:
+            raise ValidationFailed(f"{field}.toQuantity must be above fromQuantity", field=f"{field}.toQuantity")
+        else:
+            expected = high
+        _money(tier.get("price"), f"{field}.price", currency)
+
+
+def _minutes(value: Any, field: str) -> int:
+    if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValidationFailed(f"{field} is a time of day HH:MM", field=field)
+    return int(value[:2]) * 60 + int(value[3:])
+
+
+def check_time_of_day(windows: Any, currency: str | None) -> None:
+    """Time-of-day rates (telcrm extension ``timeOfDay``): windows ``[startTime, endTime)`` in
+    Beijing time that may wrap midnight and must not overlap; outside them ``price`` applies."""
+    if windows is None:
+        return
+    if not isinstance(windows, list) or not windows or not all(isinstance(w, dict) for w in windows):
+        raise ValidationFailed("timeOfDay lists the windows, at least one", field="timeOfDay")
+    taken: list[tuple[int, int, int]] = []
+    for i, window in enumerate(windows):
+        field = f"timeOfDay[{i}]"
+        start = _minutes(window.get("startTime"), f"{field}.startTime")
+        end = _minutes(window.get("endTime"), f"{field}.endTime")
+        if start == end:
+            raise ValidationFailed(f"{field} is empty: startTime equals endTime", field=f"{field}.endTime")
+        spans = [(start, end)] if start < end else [(start, 24 * 60), (0, end)]
+        for low, high in spans:
+            for other_low, other_high, j in taken:
+                if low < other_high and other_low < high:
+                    raise ValidationFailed(f"{field} overlaps timeOfDay[{j}]", field=f"{field}.startTime")
+        taken += [(low, high, i) for low, high in spans]
+        _money(window.get("price"), f"{field}.price", currency)
 
 
 def check_bundle(doc: Doc) -> None:

@@ -70,6 +70,19 @@ def _price(id_: str, name: str, price_type: str, value: float, **extra: Any) -> 
     return ("ProductOfferingPrice", id_, doc)
 
 
+def _tier(low: float, high: float | None, value: float) -> Doc:
+    """A usage tier (ADR 5): [low, high) units at ``value`` CNY each; the last one is open."""
+    tier: Doc = {"fromQuantity": low, "price": {"unit": "CNY", "value": value}}
+    if high is not None:
+        tier["toQuantity"] = high
+    return tier
+
+
+def _window(start: str, end: str, value: float) -> Doc:
+    """A time-of-day rate (ADR 5), Beijing time, may wrap midnight."""
+    return {"startTime": start, "endTime": end, "price": {"unit": "CNY", "value": value}}
+
+
 def _per(units: str, amount: float = 1) -> Doc:
     return {"unitOfMeasure": {"amount": amount, "units": units}}
 
@@ -174,9 +187,23 @@ def _items() -> list[tuple[str, str, Doc]]:
         _price("pop-local-monthly", "市话月租 local line rental", "recurring", 25),
         _price("pop-local-minute", "市话通话费 local calls per 3 min", "usage", 0.22, **_per("minute", 3)),
         _price("pop-ld-monthly", "长途包 200 分钟 long-distance package", "recurring", 20),
-        _price("pop-ld-minute", "长途超出 per minute beyond", "usage", 0.07, **_per("minute")),
+        _price(
+            "pop-ld-minute",
+            "长途超出 per minute beyond, off-peak half price",
+            "usage",
+            0.07,
+            **_per("minute"),
+            timeOfDay=[_window("07:00", "23:00", 0.07), _window("23:00", "07:00", 0.035)],
+        ),
         _price("pop-mobile-minute", "国内通话超出 per minute beyond", "usage", 0.15, **_per("minute")),
-        _price("pop-mobile-gb", "国内流量超出 per GB beyond", "usage", 3, **_per("GB")),
+        _price(
+            "pop-mobile-gb",
+            "国内流量超出 per GB beyond, in tiers",
+            "usage",
+            3,
+            **_per("GB"),
+            priceTier=[_tier(0, 10, 3), _tier(10, 40, 2), _tier(40, None, 1)],
+        ),
         _price("pop-iptv-monthly", "IPTV 月费", "recurring", 20),
         _price("pop-voip-minute", "VoIP 通话费 per minute", "usage", 0.05, **_per("minute")),
         _price("pop-leased-100m-monthly", "专线 100M 月租", "recurring", 3800),

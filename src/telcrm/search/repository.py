@@ -31,6 +31,10 @@ async def replace_keys(
         await session.execute(insert(SearchKey), rows)
 
 
+async def insert_keys(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert(SearchKey), rows)
+
+
 async def set_customer(session: AsyncSession, ref_id: str, customer_id: str | None) -> None:
     await session.execute(update(SearchKey).where(SearchKey.ref_id == ref_id).values(customer_id=customer_id))
 

@@ -15,6 +15,7 @@ from telcrm.search.keys import fold, has_cjk, name_keys, phone_keys, phone_query
 # Ranking: lower is better; an exact key adds nothing, a prefix match adds 10.
 KIND_RANK = {"num": 0, "id": 0, "phone": 1, "name": 2, "py": 3, "ini": 4}
 CANDIDATE_CAP = 2000
+BUFFER = "search.new_keys"
 
 
 def party_keys(doc: dict[str, Any]) -> list[tuple[str, str, int]]:
@@ -70,8 +71,19 @@ def contact_keys(media: Any) -> list[tuple[str, str, int]]:
 async def index(
     ctx: Context, ref_id: str, customer_id: str | None, keys: Iterable[tuple[str, str, int]], *, fresh: bool = False
 ) -> None:
-    """Make ``keys`` the search keys of ``ref_id``; ``fresh``: it is new and has none yet."""
-    await repository.replace_keys(ctx.uow.session, ref_id, customer_id, list(keys), fresh=fresh)
+    """Make ``keys`` the search keys of ``ref_id``; ``fresh``: it is new and has none yet, so its
+    keys are written with the transaction's other new keys in one statement before commit."""
+    if not fresh:
+        await _write_new(ctx)
+        await repository.replace_keys(ctx.uow.session, ref_id, customer_id, list(keys))
+        return
+    rows = [
+        {"key": key[:200], "kind": kind, "ref_id": ref_id, "customer_id": customer_id, "weight": weight}
+        for kind, key, weight in dict.fromkeys(keys)
+        if key
+    ]
+    if rows:
+        ctx.uow.buffer(BUFFER, lambda pending: repository.insert_keys(ctx.uow.session, pending)).extend(rows)
 
 
 def plan(q: str) -> list[tuple[str, str, bool, int]]:
@@ -120,6 +132,15 @@ def number_keys(number: str) -> Sequence[tuple[str, str, int]]:
     return [("num", number.upper(), 0)]
 
 
+async def _write_new(ctx: Context) -> None:
+    """Keys still buffered go in now, before a statement that changes keys already written."""
+    pending = ctx.uow.buffers.get(BUFFER)
+    if pending:
+        await repository.insert_keys(ctx.uow.session, list(pending))
+        pending.clear()
+
+
 async def attach(ctx: Context, ref_id: str, customer_id: str | None) -> None:
     """Make the keys of ``ref_id`` (e.g. a customer's party) find ``customer_id``."""
+    await _write_new(ctx)
     await repository.set_customer(ctx.uow.session, ref_id, customer_id)
