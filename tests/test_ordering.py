@@ -415,3 +415,17 @@ def test_number_pool_choose_reserve_and_release(client, admin, login, sql: Sql) 
     assert r.json()["state"] == "done"
     assert sql.rows("SELECT status, order_id FROM number_pool WHERE number = '13800000001'") == [("free", None)]
     assert place(client, admin, order(other, numbered("1", offer, "13800000001")))["state"] == "inProgress"
+
+
+def test_concurrent_retries_with_one_external_id_make_one_order(client, admin, sql: Sql) -> None:
+    """Retries racing each other: the unique index decides, every answer is the first order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    customer = make_customer(client, admin)
+    body = {**order(customer, add("1", offering(client, admin))), "externalId": "RACE-1"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: client.post(ORDER, json=body, headers=admin), range(6)))
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 200, 200, 201]
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert sql.count("product_order", "external_id = %s", "RACE-1") == 1
+    assert sql.count("work_order") == 1  # fulfilment started once

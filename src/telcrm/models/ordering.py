@@ -24,7 +24,14 @@ class ProductOrder(Document, Scoped, Base):
 
     __table_args__ = (
         Index("ix_product_order_created", "created_at", "id"),
-        Index("ix_product_order_external", "customer_id", "external_id"),
+        # a channel's externalId names one order of a customer: a retry gets the first (ADR 8)
+        Index(
+            "uq_product_order_external",
+            "customer_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
         Index(
             "uq_product_order_idempotency",
             "created_by",
