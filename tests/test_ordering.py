@@ -429,3 +429,16 @@ def test_concurrent_retries_with_one_external_id_make_one_order(client, admin, s
     assert len({r.json()["id"] for r in answers}) == 1
     assert sql.count("product_order", "external_id = %s", "RACE-1") == 1
     assert sql.count("work_order") == 1  # fulfilment started once
+
+
+def test_an_external_id_taken_by_another_order_of_the_customer_is_a_409(client, admin, sql: Sql) -> None:
+    customer = make_customer(client, admin)
+    offer = offering(client, admin)
+    first = place(client, admin, {**order(customer, add("1", offer)), "externalId": "EXT-A"})
+    second = place(client, admin, {**order(customer, add("1", offer)), "externalId": "EXT-B"})
+    assert first["id"] != second["id"]
+    r = client.patch(f"{ORDER}/{second['id']}", json={"externalId": "EXT-A"}, headers={**admin, **MERGE})
+    assert r.status_code == 409 and r.json()["field"] == "externalId"
+    assert sql.value("SELECT external_id FROM product_order WHERE id = %s", second["id"]) == "EXT-B"
+    r = client.patch(f"{ORDER}/{second['id']}", json={"externalId": "EXT-C"}, headers={**admin, **MERGE})
+    assert r.status_code == 200 and r.json()["externalId"] == "EXT-C"

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import telcrm
@@ -191,6 +191,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def data_error(request: Request, exc: DataError) -> Response:
         log.warning("database refused a value: %s", exc.orig)
         return error_response(400, "INVALID_VALUE", "Bad Request", "a value is out of the range the database accepts")
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> Response:
+        # a unique value taken by a request racing this one (the rules check it first)
+        log.warning("database refused a write: %s", exc.orig)
+        return error_response(409, "CONFLICT", "Conflict", "a value that must be unique was taken meanwhile; retry")
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:

@@ -226,6 +226,11 @@ class OrderService(DocumentService[ProductOrder]):
 
     async def prepare(self, ctx: Context, doc: Doc, row: ProductOrder | None) -> Doc:
         if row is not None:
+            external = doc.get("externalId")
+            if isinstance(external, str) and external != row.external_id and row.customer_id is not None:
+                taken = await repository.by_external_id(ctx, row.customer_id, external[:200])
+                if taken is not None and taken.id != row.id:
+                    raise Conflict(f"order {taken.id} of this customer has externalId {external}", field="externalId")
             return self._prepare_change(doc, row)
         verdict = await checks.judge(ctx, doc)
         await self._reserve(ctx, doc["id"], verdict)
