@@ -67,13 +67,13 @@ def sample(url: str, size: int) -> dict[str, list[str]]:
     return keys
 
 
-async def make_key(url: str) -> str:
+async def make_key(url: str, name: str = "bench", role: str = "agent") -> str:
     from telcrm.identity import service as identity
 
     db = Database(url, pool_size=1)
     try:
         async with db.unit_of_work() as uow:
-            return await identity.create_api_key(uow.session, name="bench", role="agent")
+            return await identity.create_api_key(uow.session, name=name, role=role)
     finally:
         await db.dispose()
 

@@ -37,11 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import run_wrk, wait_healthy  # noqa: E402
+from bench_api import make_key, run_wrk, wait_healthy  # noqa: E402
 
 from telcrm.demo.catalog import _items, load_catalog  # noqa: E402
-from telcrm.identity import service as identity  # noqa: E402
-from telcrm.kit.db import Database  # noqa: E402
 from telcrm.kit.embedded import resolve_database_url  # noqa: E402
 from telcrm.kit.settings import get_settings  # noqa: E402
 
@@ -49,15 +47,6 @@ ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
 OFFERING = "/tmf-api/productCatalogManagement/v4/productOffering"
 SPEC = "/tmf-api/productCatalogManagement/v4/productSpecification"
 MIX = [("mobile", 0.6), ("broadband", 0.2), ("iptv", 0.1), ("converged", 0.1)]
-
-
-async def make_key(url: str, name: str, role: str) -> str:
-    db = Database(url, pool_size=1)
-    try:
-        async with db.unit_of_work() as uow:
-            return await identity.create_api_key(uow.session, name=name, role=role)
-    finally:
-        await db.dispose()
 
 
 def sample_shops(conn: psycopg.Connection[Any], size: int) -> list[tuple[str, str, str]]:

@@ -90,3 +90,22 @@ def make_billing_account(
         **extra,
     }
     return created(client, f"{ACCOUNT}/billingAccount", body, headers)
+
+
+def make_overdue_account(
+    client: TestClient, headers: dict[str, str], customer: dict[str, Any], *, limit: float = 0, overdue: float = 10
+) -> dict[str, Any]:
+    """A billing account in debt over its credit limit: orders paid from it are held (ADR 8)."""
+    return make_billing_account(
+        client,
+        headers,
+        customer,
+        creditLimit={"unit": "CNY", "value": limit},
+        accountBalance=[
+            {
+                "balanceType": "overdue",
+                "amount": {"unit": "CNY", "value": overdue},
+                "validFor": {"startDateTime": "2026-01-01T00:00:00Z"},
+            }
+        ],
+    )

@@ -16,7 +16,16 @@ from fastapi.testclient import TestClient
 from telcrm.kit.db import Database
 from telcrm.worker.provisioning import WorkOrderSender
 from tests.conftest import Sql
-from tests.factories import CATALOG, INVENTORY, ORDERING, created, make_billing_account, make_customer, mobile
+from tests.factories import (
+    CATALOG,
+    INVENTORY,
+    ORDERING,
+    created,
+    make_billing_account,
+    make_customer,
+    make_overdue_account,
+    mobile,
+)
 
 Doc = dict[str, Any]
 Headers = dict[str, str]
@@ -454,19 +463,7 @@ def test_a_held_order_is_cancelled_when_its_number_reservation_lapses(
     client, admin, sql: Sql, database_url: str
 ) -> None:
     shop = Shop(client, admin)
-    account = make_billing_account(
-        client,
-        admin,
-        shop.customer,
-        creditLimit={"unit": "CNY", "value": 0},
-        accountBalance=[
-            {
-                "balanceType": "overdue",
-                "amount": {"unit": "CNY", "value": 10},
-                "validFor": {"startDateTime": "2026-01-01T00:00:00Z"},
-            }
-        ],
-    )
+    account = make_overdue_account(client, admin, shop.customer, limit=0, overdue=10)
     plan = product_line(client, admin, "mobile", "59 套餐")
     sql.conn.execute("INSERT INTO number_pool (number, kind, status) VALUES ('17700000003', 'mobile', 'free')")
     held = shop.order(add("1", plan, "17700000003"), billingAccount={"id": account["id"]})

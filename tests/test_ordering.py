@@ -16,6 +16,7 @@ from tests.factories import (
     make_customer,
     make_individual,
     make_organization,
+    make_overdue_account,
     mobile,
 )
 
@@ -244,19 +245,7 @@ def test_group_paid_account_of_the_users_group(client, admin) -> None:
 
 def test_credit_rule_holds_the_order_and_staff_release_it(client, admin, sql: Sql) -> None:
     customer = make_customer(client, admin)
-    account = make_billing_account(
-        client,
-        admin,
-        customer,
-        creditLimit={"unit": "CNY", "value": 100},
-        accountBalance=[
-            {
-                "balanceType": "overdue",
-                "amount": {"unit": "CNY", "value": 250},
-                "validFor": {"startDateTime": "2026-01-01T00:00:00Z"},
-            }
-        ],
-    )
+    account = make_overdue_account(client, admin, customer, limit=100, overdue=250)
     body = order(customer, add("1", offering(client, admin)), billingAccount={"id": account["id"]})
     verdict = check(client, admin, body)
     assert verdict["valid"] is True and verdict["state"] == "held" and "overdue" in verdict["held"][0]
@@ -309,19 +298,7 @@ def test_transitions_are_enforced(client, admin, login, sql: Sql) -> None:
 
 
 def _held_order(client: TestClient, admin: Headers, customer: Doc) -> Doc:
-    account = make_billing_account(
-        client,
-        admin,
-        customer,
-        creditLimit={"unit": "CNY", "value": 0},
-        accountBalance=[
-            {
-                "balanceType": "overdue",
-                "amount": {"unit": "CNY", "value": 10},
-                "validFor": {"startDateTime": "2026-01-01T00:00:00Z"},
-            }
-        ],
-    )
+    account = make_overdue_account(client, admin, customer, limit=0, overdue=10)
     doc = place(client, admin, order(customer, add("1", offering(client, admin)), billingAccount={"id": account["id"]}))
     assert doc["state"] == "held"
     return doc

@@ -119,6 +119,11 @@ async def _catalog_facts(ctx: Context, doc: Doc) -> tuple[dict[str, Doc], dict[s
     return offerings, specs, products
 
 
+def _ref(id_: Any, name: Any, kind: str) -> Doc:
+    """A TMF EntityRef."""
+    return {"id": id_, "name": name, "@referredType": kind}
+
+
 def _ref_id(ref: Any) -> str | None:
     return str(ref["id"]) if isinstance(ref, dict) and isinstance(ref.get("id"), str) else None
 
@@ -223,9 +228,12 @@ async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[
         else:
             wo.status, wo.finished_at = "failed", now
             wo.reason = str(result.get("reason") or "provisioning failed")[:1000]
+    by_order: dict[str, list[WorkOrder]] = defaultdict(list)
+    for wo in work:
+        by_order[wo.order_id].append(wo)
     for row in rows:
         if row.id in touched:
-            await advance(orders, ctx, row, [w for w in work if w.order_id == row.id])
+            await advance(orders, ctx, row, by_order[row.id])
     if resend:
         ctx.uow.after_commit(work_order_signal.notify)
     return accepted, ignored
@@ -367,7 +375,7 @@ async def _realise_node(
 def _price(price: Doc) -> Doc:
     out: Doc = {
         "priceType": price.get("priceType"),
-        "productOfferingPrice": {"id": price["id"], "name": price.get("name"), "@referredType": "ProductOfferingPrice"},
+        "productOfferingPrice": _ref(price["id"], price.get("name"), "ProductOfferingPrice"),
     }
     if price.get("priceType") == "recurring":
         out["recurringChargePeriod"] = price.get("recurringChargePeriodType") or "month"
@@ -413,7 +421,7 @@ def _new_product(
         "isBundle": False,
         "isCustomerVisible": True,
         "orderDate": doc.get("orderDate"),
-        "productOffering": {"id": offering.get("id"), "name": offering.get("name"), "@referredType": "ProductOffering"},
+        "productOffering": _ref(offering.get("id"), offering.get("name"), "ProductOffering"),
         "productCharacteristic": [
             {"name": k, "valueType": "number" if isinstance(v, int | float) else "string", "value": v}
             for k, v in chars.items()
@@ -433,11 +441,7 @@ def _new_product(
     }
     spec = offering.get("productSpecification")
     if isinstance(spec, dict) and spec.get("id"):
-        body["productSpecification"] = {
-            "id": spec["id"],
-            "name": spec.get("name"),
-            "@referredType": "ProductSpecification",
-        }
+        body["productSpecification"] = _ref(spec["id"], spec.get("name"), "ProductSpecification")
     if account:
         body["billingAccount"] = {"id": account, "@referredType": "BillingAccount"}
     serial = resource.get("iccid")
@@ -465,11 +469,7 @@ def _change(node: Doc, current: Doc) -> Doc:
         patch["status"] = item_product["status"]  # type: ignore[index]
     offering = node.get("productOffering")
     if isinstance(offering, dict) and offering.get("id"):
-        patch["productOffering"] = {
-            "id": offering["id"],
-            "name": offering.get("name"),
-            "@referredType": "ProductOffering",
-        }
+        patch["productOffering"] = _ref(offering["id"], offering.get("name"), "ProductOffering")
     return patch
 
 

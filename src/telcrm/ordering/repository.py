@@ -103,10 +103,6 @@ async def expired_reservations(ctx: Context, now: datetime, limit: int) -> list[
     return [r for r in (await ctx.uow.session.execute(stmt)).scalars().all() if r is not None]
 
 
-async def add_numbers(ctx: Context, rows: list[dict[str, Any]]) -> None:
-    await ctx.uow.session.execute(insert(NumberPool), rows)
-
-
 # ----- work orders (ADR 9) ---------------------------------------------------------------------
 
 

@@ -13,22 +13,21 @@ from telcrm.models import SearchKey
 
 
 async def replace_keys(
-    session: AsyncSession,
-    ref_id: str,
-    customer_id: str | None,
-    keys: Sequence[tuple[str, str, int]],
-    *,
-    fresh: bool = False,
+    session: AsyncSession, ref_id: str, customer_id: str | None, keys: Sequence[tuple[str, str, int]]
 ) -> None:
-    if not fresh:
-        await session.execute(delete(SearchKey).where(SearchKey.ref_id == ref_id))
-    rows = [
+    await session.execute(delete(SearchKey).where(SearchKey.ref_id == ref_id))
+    rows = key_rows(ref_id, customer_id, keys)
+    if rows:
+        await session.execute(insert(SearchKey), rows)
+
+
+def key_rows(ref_id: str, customer_id: str | None, keys: Sequence[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """The rows of ``keys``: no blanks, no repeats, keys cut to the column's 200 characters."""
+    return [
         {"key": key[:200], "kind": kind, "ref_id": ref_id, "customer_id": customer_id, "weight": weight}
         for kind, key, weight in dict.fromkeys(keys)
         if key
     ]
-    if rows:
-        await session.execute(insert(SearchKey), rows)
 
 
 async def insert_keys(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -77,11 +77,7 @@ async def index(
         await _write_new(ctx)
         await repository.replace_keys(ctx.uow.session, ref_id, customer_id, list(keys))
         return
-    rows = [
-        {"key": key[:200], "kind": kind, "ref_id": ref_id, "customer_id": customer_id, "weight": weight}
-        for kind, key, weight in dict.fromkeys(keys)
-        if key
-    ]
+    rows = repository.key_rows(ref_id, customer_id, list(keys))
     if rows:
         ctx.uow.buffer(BUFFER, lambda pending: repository.insert_keys(ctx.uow.session, pending)).extend(rows)
 

@@ -8,7 +8,6 @@ dispatchers may run at once: rows are claimed with ``FOR UPDATE SKIP LOCKED``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from sqlalchemy import select
 from telcrm.kit.db import Database
 from telcrm.kit.outbox import delivery_signal
 from telcrm.models import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
+from telcrm.worker.rounds import run_rounds
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,11 @@ class Dispatcher:
         self.client = httpx.AsyncClient(timeout=timeout)
 
     async def run_forever(self) -> None:
-        signal = delivery_signal.event()
-        while True:
-            try:
-                while await self.deliver_due() == self.batch:
-                    pass
-            except Exception:  # keep the loop alive; the sweeper will retry
-                log.exception("delivery round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), timeout=self.interval)
-            signal.clear()
+        await run_rounds(delivery_signal.event(), self._round, self.interval)
+
+    async def _round(self) -> None:
+        while await self.deliver_due() == self.batch:
+            pass
 
     async def deliver_due(self) -> int:
         """One round: claim due deliveries, send them, record the attempts. Returns how many."""

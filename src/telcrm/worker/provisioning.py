@@ -11,7 +11,6 @@ cancels waiting orders whose number reservation lapsed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from telcrm.kit.outbox import work_order_signal
 from telcrm.models import WorkOrder
 from telcrm.ordering import fulfilment
 from telcrm.ordering.service import orders
+from telcrm.worker.rounds import run_rounds
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +59,15 @@ class WorkOrderSender:
         self._swept = 0.0
 
     async def run_forever(self) -> None:
-        signal = work_order_signal.event()
-        loop = asyncio.get_running_loop()
-        while True:
-            signal.clear()
-            try:
-                while await self.send_due() == self.batch:
-                    pass
-                if loop.time() - self._swept >= self.interval:
-                    self._swept = loop.time()
-                    await self.sweep()
-            except Exception:  # keep the loop alive; the next round tries again
-                log.exception("work order round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), timeout=self.interval)
+        await run_rounds(work_order_signal.event(), self._round, self.interval)
+
+    async def _round(self) -> None:
+        while await self.send_due() == self.batch:
+            pass
+        now = asyncio.get_running_loop().time()
+        if now - self._swept >= self.interval:
+            self._swept = now
+            await self.sweep()
 
     async def send_due(self) -> int:
         """One round: claim due work orders, post them per domain, record the outcome."""
