@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from telcrm.api.app import create_app
 from telcrm.identity import service as identity
+from telcrm.kit import cache
 from telcrm.kit.auth import hash_secret, new_secret
 from telcrm.kit.db import Database
 from telcrm.kit.embedded import ensure_embedded, normalise_url
@@ -91,6 +92,7 @@ def sql(database_url: str, _tables: list[str]) -> Iterator[Sql]:
     s.conn.execute("DELETE FROM reference_item WHERE id NOT LIKE 'std-%'")
     s.conn.execute("ALTER SEQUENCE customer_number_seq RESTART WITH 1")
     s.conn.execute("ALTER SEQUENCE account_number_seq RESTART WITH 1")
+    cache.drop_all()  # the process's copies of what was just emptied
     yield s
     s.conn.close()
 

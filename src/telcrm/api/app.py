@@ -31,6 +31,7 @@ from telcrm.api.tmf.tmf637_inventory import router as tmf637
 from telcrm.api.tmf.tmf666_account import router as tmf666
 from telcrm.api.tmf.tmf669_party_role import router as tmf669
 from telcrm.identity.service import TokenCache
+from telcrm.kit import cache
 from telcrm.kit.db import Database
 from telcrm.kit.embedded import resolve_database_url
 from telcrm.kit.errors import DomainError
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if db is None:
             url = resolve_database_url(settings.database_url, settings.data_dir)
             app.state.db = Database(url, pool_size=settings.db_pool_size)
+        # this process's copies of the catalog and hub subscriptions, kept while it listens (kit.cache)
+        listening = asyncio.create_task(cache.listen(app.state.db.url))
         task = None
         if settings.run_dispatcher:
             dispatcher = Dispatcher(
@@ -109,6 +112,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         try:
             yield
         finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
             if task is not None:
                 for running in (task, sending):
                     running.cancel()

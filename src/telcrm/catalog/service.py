@@ -16,7 +16,7 @@ from typing import Any
 
 from telcrm.catalog import policy, repository
 from telcrm.catalog.eligibility import eligible
-from telcrm.kit import references
+from telcrm.kit import cache, references
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService, DocumentStore, merge_patch
 from telcrm.kit.errors import Conflict, InvalidTransition, ValidationFailed
@@ -365,7 +365,11 @@ class CatalogService(DocumentService[CatalogItem]):
         if new not in TRANSITIONS.get(old, set()):
             raise InvalidTransition(f"a catalog item cannot go from {old} to {new}", field="lifecycleStatus")
 
+    async def after_write(self, ctx: Context, row: CatalogItem, before: Doc | None) -> None:
+        cache.changed(ctx, CACHE)
+
     async def before_delete(self, ctx: Context, row: CatalogItem) -> None:
+        cache.changed(ctx, CACHE)
         if row.lifecycle_status != "inDesign":
             raise Conflict(
                 f"{self.type_name} {row.id} is {row.lifecycle_status}: only items still in design can be deleted; "
@@ -470,17 +474,30 @@ async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
 
 
 MEMO = "catalog.documents"  # per transaction: catalog documents already read
+CACHE = "catalog"  # per process, dropped whenever the catalog changes (kit.cache)
 
 
 async def documents(ctx: Context, ids: list[str]) -> dict[str, Doc]:
     """The TMF620 documents of the catalog items held here among ``ids`` (offerings, specifications,
-    prices), read once per transaction: fulfilling a batch of orders reads the same few items."""
+    prices): from this transaction's memo, else the process's copy of the catalog (kit.cache),
+    else the database. Fulfilling a batch of orders reads the same few items."""
     memo: dict[str, Doc | None] = ctx.extra.setdefault(MEMO, {})
     missing = [i for i in ids if i not in memo]
+    copies = cache.shared(CACHE)
+    mine = cache.changed_here(ctx, CACHE)  # this transaction changed the catalog: read the database
+    if missing and not mine:
+        for id_ in missing:
+            copy = copies.get(id_)
+            if copy is not None:
+                memo[id_] = copy
+        missing = [i for i in missing if i not in memo]
     if missing:
+        mark = None if mine else copies.mark()
         found = await repository.documents(ctx, missing)
         for id_ in missing:
             memo[id_] = found.get(id_)
+            if id_ in found:
+                copies.store(mark, id_, found[id_])
     return {i: doc for i in ids if (doc := memo.get(i)) is not None}
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentStore
@@ -16,6 +17,34 @@ users = DocumentStore(CustomerUser)
 
 async def next_customer_number(ctx: Context) -> int:
     return int((await ctx.uow.session.execute(text("SELECT nextval('customer_number_seq')"))).scalar_one())
+
+
+# the stateOrProvince of the first postal address with one, worked out in the database
+_FIRST_POSTAL: Any = literal_column(
+    """'$.contactMedium[*] ? (@.mediumType == "postalAddress" """
+    """&& @.characteristic.stateOrProvince like_regex "[^[:space:]]")'::jsonpath"""
+)
+
+
+async def order_facts(ctx: Context, customer_id: str) -> Any:
+    """One row: the customer (in the caller's scope) with its party's province, or None."""
+    postal = func.jsonb_path_query_first(Party.body, _FIRST_POSTAL, type_=JSONB)
+    province = postal["characteristic"]["stateOrProvince"].astext.label("province")
+    stmt = (
+        customers.base(ctx)
+        .with_only_columns(
+            Customer.id,
+            Customer.name,
+            Customer.status,
+            Customer.category,
+            Customer.dealer_id,
+            Customer.manager_id,
+            province,
+        )
+        .outerjoin(Party, Party.id == Customer.party_id)
+        .where(Customer.id == customer_id)
+    )
+    return (await ctx.uow.session.execute(stmt)).first()
 
 
 async def party_body(ctx: Context, party_id: str) -> dict[str, Any] | None:

@@ -282,24 +282,16 @@ async def order_facts(ctx: Context, customer_id: str) -> dict[str, Any] | None:
 
     ``province`` comes from the first postal address (``stateOrProvince``) of the customer's party.
     """
-    row = await repository.customers.find(ctx, customer_id)
+    row = await repository.order_facts(ctx, customer_id)
     if row is None:
         return None
-    province = None
-    party = await repository.party_body(ctx, row.party_id) if row.party_id else None
-    for medium in (party or {}).get("contactMedium") or []:
-        if not isinstance(medium, dict) or medium.get("mediumType") != "postalAddress":
-            continue
-        value = (medium.get("characteristic") or {}).get("stateOrProvince")
-        if isinstance(value, str) and value.strip():
-            province = value
-            break
+    province = row.province
     return {
         "id": row.id,
         "name": row.name,
         "status": row.status,
         "category": row.category,
-        "province": province,
+        "province": province if isinstance(province, str) else None,
         "dealer_id": row.dealer_id,
         "manager_id": row.manager_id,
     }

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 from sqlalchemy import bindparam, insert, select
 
+from telcrm.kit import cache
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import ValidationFailed
 from telcrm.kit.ids import new_id
@@ -89,6 +90,7 @@ def query_matches(query: str | None, event_type: str, event: dict[str, Any]) -> 
 
 
 LISTENERS = "outbox.listeners"
+HUBS = "hubs"  # per process (kit.cache): the subscriptions of each api, dropped when one is added or removed
 BUFFER = "outbox.events"
 LISTENERS_OF = select(HubSubscription.id, HubSubscription.query).where(HubSubscription.api == bindparam("api"))
 
@@ -104,15 +106,14 @@ async def emit(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Record ``event_type`` about ``resource`` (its TMF document) for delivery after commit."""
-    session = ctx.uow.session
     event_body = {resource_type: resource}
     # a snapshot: the documents may change later in the transaction, the event must not
     payload = orjson.loads(orjson.dumps({"event": event_body, **(extra or {})}))
     # the listeners of an api, read once per transaction (a busy transaction emits many events)
     listeners: dict[str, list[Any]] = ctx.extra.setdefault(LISTENERS, {})
     if api not in listeners:
-        listeners[api] = list((await session.execute(LISTENERS_OF, {"api": api})).all())
-    targets = [s.id for s in listeners[api] if query_matches(s.query, event_type, event_body)]
+        listeners[api] = await _listeners(ctx, api)
+    targets = [id_ for id_, query in listeners[api] if query_matches(query, event_type, event_body)]
     row = {
         "event_id": new_id(),
         "api": api,
@@ -125,6 +126,18 @@ async def emit(
     }
     # written with the transaction's other events in one statement just before it commits
     ctx.uow.buffer(BUFFER, lambda rows: _write(ctx, rows)).append((row, targets))
+
+
+async def _listeners(ctx: Context, api: str) -> list[Any]:
+    """(id, query) of the hub subscriptions of ``api``: the process's copy (kit.cache), else the database."""
+    copies = cache.shared(HUBS)
+    fresh = cache.changed_here(ctx, HUBS)
+    found = None if fresh else copies.get(api)
+    if found is None:
+        mark = None if fresh else copies.mark()
+        found = [[row.id, row.query] for row in (await ctx.uow.session.execute(LISTENERS_OF, {"api": api})).all()]
+        copies.store(mark, api, found)
+    return list(found)
 
 
 async def _write(ctx: Context, events: list[tuple[dict[str, Any], list[str]]]) -> None:

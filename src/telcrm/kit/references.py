@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, literal, select, union_all
+from sqlalchemy import String, any_, bindparam, literal, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from telcrm.kit import cache
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import Forbidden, WrongReference
 from telcrm.models import Account, CatalogItem, Customer, CustomerUser, Party, PartyRole, Product, ReferenceItem
@@ -40,35 +42,44 @@ class Resolved:
     manager_id: str | None
 
 
-def _lookup() -> Any:
-    """One statement over every resource table, built once (building it costs more than running it)."""
-    id_: Any = bindparam("ref_id")
+def _lookup(*, many: bool = False) -> Any:
+    """One statement over every resource table, built once (building it costs more than running it):
+    for one id (``ref_id``), or with ``many`` for an array of them (``ref_ids``)."""
+    ids: Any = bindparam("ref_ids", type_=ARRAY(String)) if many else bindparam("ref_id")
+
+    def named(column: Any) -> Any:
+        return column == any_(ids) if many else column == ids
+
     none = literal(None)
     queries = [
-        select(Party.id, Party.kind, Party.customer_id, Party.dealer_id, Party.manager_id).where(Party.id == id_),
+        select(Party.id, Party.kind, Party.customer_id, Party.dealer_id, Party.manager_id).where(named(Party.id)),
         select(Customer.id, literal("Customer"), Customer.customer_id, Customer.dealer_id, Customer.manager_id).where(
-            Customer.id == id_
+            named(Customer.id)
         ),
         select(Account.id, Account.kind, Account.customer_id, Account.dealer_id, Account.manager_id).where(
-            Account.id == id_
+            named(Account.id)
         ),
         select(
             PartyRole.id, literal("PartyRole"), PartyRole.customer_id, PartyRole.dealer_id, PartyRole.manager_id
-        ).where(PartyRole.id == id_),
+        ).where(named(PartyRole.id)),
         select(
             CustomerUser.id, literal("User"), CustomerUser.customer_id, CustomerUser.dealer_id, CustomerUser.manager_id
-        ).where(CustomerUser.id == id_),
-        select(ReferenceItem.id, ReferenceItem.kind, none, none, none).where(ReferenceItem.id == id_),
-        select(CatalogItem.id, CatalogItem.kind, none, none, none).where(CatalogItem.id == id_),
+        ).where(named(CustomerUser.id)),
+        select(ReferenceItem.id, ReferenceItem.kind, none, none, none).where(named(ReferenceItem.id)),
+        select(CatalogItem.id, CatalogItem.kind, none, none, none).where(named(CatalogItem.id)),
         select(Product.id, literal("Product"), Product.customer_id, Product.dealer_id, Product.manager_id).where(
-            Product.id == id_
+            named(Product.id)
         ),
     ]
     return union_all(*queries)
 
 
 LOOKUP = _lookup()
+LOOKUP_MANY = _lookup(many=True)
+OWNED = "references.prefetched"  # per transaction: what ``prefetch`` read
 MEMO = "references.unowned"  # per transaction: ids of catalog and reference items already resolved
+CATALOG = "catalog"  # per process (kit.cache): catalog ids resolved, dropped when the catalog changes
+CATALOG_KINDS = frozenset({"ProductOffering", "ProductSpecification", "ProductOfferingPrice", "Category", "Catalog"})
 
 
 async def resolve(ctx: Context, id_: str) -> Resolved | None:
@@ -77,13 +88,36 @@ async def resolve(ctx: Context, id_: str) -> Resolved | None:
     memo: dict[str, Resolved] = ctx.extra.setdefault(MEMO, {})
     if id_ in memo:
         return memo[id_]
+    prefetched: dict[str, Resolved] | None = ctx.extra.get(OWNED)
+    if prefetched is not None and id_ in prefetched:
+        return prefetched[id_]
+    copies = cache.shared(CATALOG)
+    fresh = cache.changed_here(ctx, CATALOG)
+    kind = None if fresh else copies.get(("kind", id_))
+    if kind is not None:
+        memo[id_] = found = Resolved(id=id_, kind=kind, customer_id=None, dealer_id=None, manager_id=None)
+        return found
+    mark = None if fresh else copies.mark()
     row = (await ctx.uow.session.execute(LOOKUP, {"ref_id": id_})).first()
     if row is None:
         return None
     found = Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
     if not (found.customer_id or found.dealer_id or found.manager_id) and found.kind in UNOWNED:
         memo[id_] = found  # catalog and reference items belong to nobody and keep their kind
+        if found.kind in CATALOG_KINDS:
+            copies.store(mark, ("kind", id_), found.kind)
     return found
+
+
+async def prefetch(ctx: Context, ids: Any) -> None:
+    """Resolve many ids in one statement for the rest of the transaction. Only for steps that do not
+    change who owns the records they name (order fulfilment making products for its orders)."""
+    wanted = sorted({i for i in ids if isinstance(i, str) and 0 < len(i) <= 40})
+    if not wanted:
+        return
+    prefetched: dict[str, Resolved] = ctx.extra.setdefault(OWNED, {})
+    for row in (await ctx.uow.session.execute(LOOKUP_MANY, {"ref_ids": wanted})).all():
+        prefetched[row[0]] = Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
 
 
 async def check(ctx: Context, ref: Any, field: str, allowed: set[str], *, scoped: bool = True) -> Resolved | None:

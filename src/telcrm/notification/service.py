@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete
 
-from telcrm.kit import auth
+from telcrm.kit import auth, cache, outbox
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import Forbidden, NotFound, ValidationFailed
 from telcrm.kit.ids import new_id
@@ -30,6 +30,7 @@ async def register(ctx: Context, *, api: str, callback: str, query: str | None) 
     sub = HubSubscription(id=new_id(), api=api, callback=callback, query=query, principal_id=ctx.caller.id)
     ctx.uow.session.add(sub)
     await ctx.uow.flush()
+    cache.changed(ctx, outbox.HUBS)
     return sub
 
 
@@ -40,3 +41,4 @@ async def unregister(ctx: Context, *, api: str, id_: str) -> None:
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound(f"listener {id_} not found", field="id")
+    cache.changed(ctx, outbox.HUBS)

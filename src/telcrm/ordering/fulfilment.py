@@ -24,6 +24,7 @@ from typing import Any
 
 from telcrm.catalog import service as catalog
 from telcrm.inventory import service as inventory
+from telcrm.kit import references
 from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.errors import DomainError
 from telcrm.kit.ids import new_id
@@ -231,12 +232,30 @@ async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[
     by_order: dict[str, list[WorkOrder]] = defaultdict(list)
     for wo in work:
         by_order[wo.order_id].append(wo)
+    # the customers, users, accounts and products these orders name, read once for the whole batch
+    await references.prefetch(ctx, {i for row in rows if row.id in touched for i in _named(row.body)})
     for row in rows:
         if row.id in touched:
             await advance(orders, ctx, row, by_order[row.id])
     if resend:
         ctx.uow.after_commit(work_order_signal.notify)
     return accepted, ignored
+
+
+def _named(node: Any) -> set[Any]:
+    """The ids of the parties, accounts and products an order document refers to."""
+    found: set[Any] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "relatedParty" and isinstance(value, list):
+                found.update(r.get("id") for r in value if isinstance(r, dict))
+            elif key in ("billingAccount", "product") and isinstance(value, dict):
+                found.add(value.get("id"))
+            found |= _named(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _named(value)
+    return found
 
 
 async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkOrder]) -> None:
