@@ -73,3 +73,52 @@ def test_numbers_add_refuses_what_does_not_fit(database_url: str, sql: Sql) -> N
     assert "do not fit" in result.stdout
     assert run(database_url, "numbers", "add", "--prefix", "177", "--kind", "satellite").returncode == 2
     assert sql.count("number_pool") == 0
+
+
+def test_the_demo_simulator_key_is_rotated_per_start(database_url: str, sql: Sql, client) -> None:
+    import asyncio
+
+    from telcrm.cli.main import _create_api_key
+
+    first = asyncio.run(_create_api_key(database_url, "provisioning-sim", "system", rotate=True))
+    assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {first}"}).status_code == 200
+    second = asyncio.run(_create_api_key(database_url, "provisioning-sim", "system", rotate=True))
+    assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+    assert sql.count("principal", "display_name = 'provisioning-sim' AND active") == 1
+
+
+def test_a_child_started_by_the_demo_ends_when_the_demo_is_killed() -> None:
+    import signal
+    import time
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "from telcrm.cli.main import _end_with_parent\n"
+            "child = subprocess.Popen(['sleep', '60'], preexec_fn=_end_with_parent)\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)  # no atexit, no finally: only the kernel can stop the child
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{child}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":  # ended, waiting to be reaped by init
+                break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the child outlived its killed parent")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -142,18 +143,30 @@ def demo(
 
 
 def _start_provisioning_sim(url: str, fail_share: float) -> subprocess.Popen[bytes]:
-    """Start ``provisioning-sim`` as a child process with a new system API key of its own."""
-    key = asyncio.run(_create_api_key(url, "provisioning-sim", "system"))
+    """Start ``provisioning-sim`` as a child process with a new system API key of its own (the key of
+    an earlier start stops working); the child ends with this process, even one killed outright."""
+    key = asyncio.run(_create_api_key(url, "provisioning-sim", "system", rotate=True))
     os.environ.setdefault("TELCRM_PROVISIONING_URL", f"http://127.0.0.1:{SIM_PORT}")
     command = [sys.executable, "-m", "telcrm.cli.main", "provisioning-sim", "--port", str(SIM_PORT)]
     child = subprocess.Popen(
         [*command, "--fail-share", str(fail_share)],
         env={**os.environ, "TELCRM_PROVISIONING_API_KEY": key},
         stdout=subprocess.DEVNULL,
+        preexec_fn=_end_with_parent,
     )
     atexit.register(_stop, child)
     console.print(f"Provisioning simulator runs on http://127.0.0.1:{SIM_PORT} (fail share {fail_share * 100:g}%)")
     return child
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM when its parent dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:  # not Linux: the atexit hook still stops it on a normal exit
+        pass
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
@@ -201,13 +214,15 @@ def apikey_create(
     print(key)
 
 
-async def _create_api_key(url: str, name: str, role: str) -> str:
+async def _create_api_key(url: str, name: str, role: str, *, rotate: bool = False) -> str:
     from telcrm.identity import service as identity
     from telcrm.kit.db import Database
 
     db = Database(url, pool_size=1)
     try:
         async with db.unit_of_work() as uow:
+            if rotate:
+                return await identity.rotate_api_key(uow.session, name=name, role=role)
             return await identity.create_api_key(uow.session, name=name, role=role)
     finally:
         await db.dispose()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telcrm.identity import repository
@@ -143,6 +144,17 @@ async def create_api_key(session: AsyncSession, *, name: str, role: str, dealer_
     session.add(AccessToken(token_hash=hash_secret(key), principal_id=principal.id, kind="apikey", name=name))
     await session.flush()
     return key
+
+
+async def rotate_api_key(session: AsyncSession, *, name: str, role: str) -> str:
+    """A new key for the system client ``name``; the earlier clients of that name are deactivated,
+    so the keys they were given stop working (the demo's simulator gets a fresh key per start)."""
+    await session.execute(
+        update(Principal)
+        .where(Principal.kind == "system", Principal.display_name == name, Principal.active.is_(True))
+        .values(active=False)
+    )
+    return await create_api_key(session, name=name, role=role)
 
 
 async def add_token(session: AsyncSession, principal: Principal, *, kind: str, name: str) -> str:
