@@ -169,7 +169,9 @@ def check(conn: psycopg.Connection[Any], tag: str, placed: int) -> dict[str, Any
     ):
         out[f"orders {state}"] = count
     out["work orders still open"] = one(
-        f"SELECT count(*) FROM work_order WHERE order_id IN ({mine}) AND status IN ('waiting','pending','sent')", like
+        f"SELECT count(*) FROM work_order WHERE order_id IN ({mine})"
+        " AND status IN ('waiting', 'pending', 'sent', 'withdrawing')",
+        like,
     )
     out["work orders retried"] = one(
         f"SELECT count(*) FROM work_order WHERE order_id IN ({mine}) AND attempt > 1", like

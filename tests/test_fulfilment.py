@@ -593,3 +593,72 @@ def test_orders_are_carried_to_completion_through_the_real_simulator(login, sql:
     assert sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductOrderCreateEvent'") == 30
     assert sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductCreateEvent'") == len(made)
     assert sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductBillingStartEvent'") == len(made)
+
+
+def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order_is_cancelled(
+    client, admin, login, sql: Sql, database_url: str
+) -> None:
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from telcrm.sim.provisioning import SimOptions
+    from telcrm.sim.provisioning import create_app as create_sim
+
+    system = login("system")
+    shop = Shop(client, admin)
+    mobile_plan = product_line(client, admin, "mobile", "99 套餐")
+    broadband = product_line(client, admin, "broadband", "宽带 300M")
+    converged = bundle(client, admin, mobile_plan, broadband)
+    failing = shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
+    cancelled = shop.order(add("1", broadband))
+    # a provisioning simulator that takes its time: nothing is answered during the test
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sim_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_sim(SimOptions(delay=60, jitter=0)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    async def send(db: Database) -> int:
+        sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb")
+        try:
+            return await sender.send_due()
+        finally:
+            await sender.close()
+
+    async def withdraw(db: Database) -> int:
+        sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb")
+        try:
+            return await sender.withdraw_due()
+        finally:
+            await sender.close()
+
+    try:
+        assert _run(database_url, send) == 3  # the first task of each part, and of the broadband order
+        steps = {(w["productOrderItemId"], w["task"]): w for w in work(client, admin, failing["id"])}
+        assert steps[("1.2", "port")]["state"] == "sent"
+        report(client, system, failed(steps[("1.1", "number")], "no such number range", retryable=False))
+        after = {(w["productOrderItemId"], w["task"]): w["state"] for w in work(client, admin, failing["id"])}
+        assert after[("1.2", "port")] == "withdrawing"  # provisioning has it: it must be told
+        assert after[("1.2", "appointment")] == "cancelled"  # never sent: nothing to tell
+        r = client.post(CANCEL, json={"productOrder": {"id": cancelled["id"]}}, headers=admin)
+        assert r.status_code == 201, r.text
+        assert next(w["state"] for w in work(client, admin, cancelled["id"]) if w["task"] == "port") == "withdrawing"
+        assert _run(database_url, withdraw) == 2
+        assert _run(database_url, withdraw) == 0  # told once
+        stats = httpx.get(f"{sim_url}/stats").json()
+        assert (stats["withdrawn"], stats["in_progress"]) == (2, 1)  # the failed number task was done
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert sql.count("work_order", "status = 'withdrawing'") == 0
+    assert shop.get(failing["id"])["state"] == "failed"
+    assert shop.get(cancelled["id"])["state"] == "cancelled"

@@ -315,3 +315,30 @@ def test_provisioning_sim_help() -> None:
     assert "Simulate the provisioning systems" in result.output
     for option in ("--delay", "--jitter", "--fail-share", "--permanent-share", "--seed", "--api-key"):
         assert option in result.output
+
+
+def test_withdrawn_work_orders_are_not_done_and_late_withdrawals_are_counted(
+    start_sim: StartSim, receiver: Receiver
+) -> None:
+    sim = start_sim(receiver, delay=1.0, fail_share=0)
+    orders = [work_order(n, sim.callback) for n in range(6)]
+    sim.send(orders)
+    by_domain: dict[str, list[dict[str, Any]]] = {}
+    for order in orders[:3]:
+        by_domain.setdefault(order["domain"], []).append({"id": order["id"], "attempt": 1})
+    withdrawn = 0
+    for domain, batch in by_domain.items():
+        r = sim.http.post(f"/{domain}/workOrders/withdraw", json={"workOrders": batch})
+        assert r.status_code == 200, r.text
+        withdrawn += r.json()["withdrawn"]
+    assert withdrawn == 3
+    stats = sim.settled(3)
+    assert {r["id"] for r in receiver.results} == {o["id"] for o in orders[3:]}  # the withdrawn never came back
+    assert (stats["withdrawn"], stats["completed"], stats["in_progress"]) == (3, 3, 0)
+    # withdrawing what is already done changes nothing and is counted as late
+    late = {"workOrders": [{"id": "wo-4", "attempt": 1}]}
+    r = sim.http.post(f"/{orders[4]['domain']}/workOrders/withdraw", json=late)
+    assert r.json() == {"withdrawn": 0, "alreadyDone": 1}
+    assert sim.stats()["withdrawn_late"] == 1
+    bad = sim.http.post("/mobile/workOrders/withdraw", json={"workOrders": [{"id": "wo-1"}]})
+    assert bad.status_code == 400 and "attempt" in bad.json()["error"]

@@ -87,6 +87,7 @@ class WorkOrder(Timestamps, Base):
     __table_args__ = (
         Index("ix_work_order_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index("ix_work_order_sent", "sent_at", postgresql_where=text("status = 'sent'")),
+        Index("ix_work_order_withdrawing", "next_attempt_at", postgresql_where=text("status = 'withdrawing'")),
     )
 
 

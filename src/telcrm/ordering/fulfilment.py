@@ -304,13 +304,31 @@ async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkO
         ctx.uow.after_commit(work_order_signal.notify)
 
 
+def withdraw(ctx: Context, work: list[WorkOrder], reason: str | None = None) -> None:
+    """Open work orders stop. One provisioning already has (sent) is ``withdrawing`` until the
+    sender has told provisioning to drop it; the others are cancelled at once."""
+    now = _now()
+    told = False
+    for wo in work:
+        if wo.status not in OPEN_WORK:
+            continue
+        if wo.status == "sent":
+            wo.status, wo.next_attempt_at, wo.send_attempts = "withdrawing", now, 0
+            told = True
+        else:
+            wo.status = "cancelled"
+        wo.finished_at = now
+        if reason is not None:
+            wo.reason = reason
+    if told:
+        ctx.uow.after_commit(work_order_signal.notify)
+
+
 async def _end_item(
     ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrder], state: str, reason: str
 ) -> None:
     """The item ends without products: its other work orders stop, its numbers go back to the pool."""
-    for wo in work:
-        if wo.status in OPEN_WORK:
-            wo.status, wo.finished_at = "cancelled", _now()
+    withdraw(ctx, work)
     nodes = _subtree(root)
     for node in nodes:
         node["state"] = state
@@ -511,9 +529,7 @@ async def cancel(orders: Any, ctx: Context, row: ProductOrder, reason: str | Non
         for step in ("assessingCancellation", "pendingCancellation"):
             doc["state"] = step
             doc = copy.deepcopy(await orders.rewrite(ctx, row, doc, {"state": step}))
-        for wo in work:
-            if wo.status in OPEN_WORK:
-                wo.status, wo.finished_at, wo.reason = "cancelled", _now(), "order cancelled"
+        withdraw(ctx, work, "order cancelled")
     elif row.state not in CANCELLABLE_AT_ONCE:
         return f"a {row.state} order cannot be cancelled"
     doc["state"] = "cancelled"
@@ -540,9 +556,10 @@ async def expire_reservations(orders: Any, ctx: Context, limit: int = 100) -> in
     return len(ids)
 
 
-async def claim_due(ctx: Context, limit: int) -> list[WorkOrder]:
-    """Work orders to send now, locked for the caller's transaction (others' are skipped)."""
-    return await repository.claim_due_work_orders(ctx, _now(), limit)
+async def claim_due(ctx: Context, limit: int, status: str = "pending") -> list[WorkOrder]:
+    """Work orders to send now (or, with ``status="withdrawing"``, to withdraw), locked for the
+    caller's transaction (others' are skipped)."""
+    return await repository.claim_due_work_orders(ctx, _now(), limit, status)
 
 
 async def resend_unanswered(ctx: Context, older_than: timedelta) -> int:

@@ -133,11 +133,11 @@ async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = Fa
     return list((await ctx.uow.session.execute(stmt)).scalars().all())
 
 
-async def claim_due_work_orders(ctx: Context, now: datetime, limit: int) -> list[WorkOrder]:
-    """Work orders to send now, locked; ones another sender holds are skipped."""
+async def claim_due_work_orders(ctx: Context, now: datetime, limit: int, status: str) -> list[WorkOrder]:
+    """Work orders in ``status`` due now, locked; ones another sender holds are skipped."""
     stmt = (
         select(WorkOrder)
-        .where(WorkOrder.status == "pending", WorkOrder.next_attempt_at <= now)
+        .where(WorkOrder.status == status, WorkOrder.next_attempt_at <= now)
         .order_by(WorkOrder.next_attempt_at, WorkOrder.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -84,11 +84,14 @@ class SimOptions:
 
 @dataclass
 class Stats:
-    """Work orders: received = duplicates + in progress + completed + failed.
-    Results: completed + failed = sent + pending + dropped (refused by the callback with a 4xx)."""
+    """Work orders: received = duplicates + in progress + completed + failed + withdrawn.
+    Results: completed + failed = sent + pending + dropped (refused by the callback with a 4xx).
+    Withdrawals: withdrawn (dropped before they were done) + withdrawn_late (already done)."""
 
     received: int = 0
     duplicates: int = 0
+    withdrawn: int = 0
+    withdrawn_late: int = 0
     completed: int = 0
     failed_temporary: int = 0
     failed_permanent: int = 0
@@ -97,8 +100,9 @@ class Stats:
     callback_errors: int = 0
 
 
-def work_orders(body: bytes) -> list[dict[str, Any]]:
-    """The work orders of a request body; raises ValueError saying what is wrong with it."""
+def work_orders(body: bytes, *, withdrawal: bool = False) -> list[dict[str, Any]]:
+    """The work orders of a request body (for a withdrawal: only id and attempt); raises
+    ValueError saying what is wrong with it."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -115,6 +119,8 @@ def work_orders(body: bytes) -> list[dict[str, Any]]:
         attempt = order.get("attempt")
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
             raise ValueError(f"{where}.attempt must be a whole number from 1")
+        if withdrawal:
+            continue
         if not isinstance(order.get("task"), str):
             raise ValueError(f"{where}.task must be a string")
         if not _is_http_url(order.get("callback")):
@@ -149,6 +155,7 @@ class Simulator:
             headers=headers, timeout=60.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16)
         )
         self._seen: dict[tuple[str, int], None] = {}  # insertion-ordered, so the oldest can be forgotten
+        self._withdrawn: set[tuple[str, int]] = set()  # scheduled work orders to drop when they fall due
         self._due: list[tuple[float, int, str, Result]] = []  # heap of (due time, sequence, callback, result)
         self._sequence = itertools.count()
         self._arrived = asyncio.Event()
@@ -178,10 +185,23 @@ class Simulator:
             self._arrived.set()
         return accepted, len(orders) - accepted
 
+    def withdraw(self, orders: list[dict[str, Any]]) -> int:
+        """Drop work orders not yet done; returns how many were (the others were done already)."""
+        pending = {(r["id"], r["attempt"]) for _, _, _, r in self._due}
+        dropped = 0
+        for order in orders:
+            key = (order["id"], order["attempt"])
+            if key in pending and key not in self._withdrawn:
+                self._withdrawn.add(key)
+                dropped += 1
+        self.stats.withdrawn += dropped
+        self.stats.withdrawn_late += len(orders) - dropped
+        return dropped
+
     def report(self) -> dict[str, int]:
         return {
             **asdict(self.stats),
-            "in_progress": len(self._due),
+            "in_progress": len(self._due) - len(self._withdrawn),
             "results_pending": sum(map(len, self._waiting.values())) + self._sending,
         }
 
@@ -243,6 +263,9 @@ class Simulator:
                 done_at = _now()
                 while self._due and self._due[0][0] <= now:
                     _, _, callback, result = heapq.heappop(self._due)
+                    if self._withdrawn and (result["id"], result["attempt"]) in self._withdrawn:
+                        self._withdrawn.discard((result["id"], result["attempt"]))
+                        continue
                     result["completedAt"] = done_at
                     self._count(result)
                     waiting = self._waiting.setdefault(callback, [])
@@ -315,7 +338,8 @@ class Simulator:
 
 
 def create_app(options: SimOptions) -> Starlette:
-    """The simulator as an ASGI app: ``POST /{domain}/workOrders``, ``GET /health``, ``GET /stats``."""
+    """The simulator as an ASGI app: ``POST /{domain}/workOrders``, ``POST /{domain}/workOrders/withdraw``,
+    ``GET /health``, ``GET /stats``."""
     sim = Simulator(options)
 
     async def receive(request: Request) -> JSONResponse:
@@ -328,6 +352,16 @@ def create_app(options: SimOptions) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=400)
         accepted, duplicates = sim.accept(orders)
         return JSONResponse({"accepted": accepted, "duplicates": duplicates}, status_code=202)
+
+    async def withdraw(request: Request) -> JSONResponse:
+        if not DOMAIN.fullmatch(request.path_params["domain"]):
+            return JSONResponse({"error": "no provisioning system for this domain"}, status_code=404)
+        try:
+            orders = work_orders(await request.body(), withdrawal=True)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        dropped = sim.withdraw(orders)
+        return JSONResponse({"withdrawn": dropped, "alreadyDone": len(orders) - dropped})
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -342,5 +376,6 @@ def create_app(options: SimOptions) -> Starlette:
         Route("/health", health),
         Route("/stats", stats),
         Route("/{domain}/workOrders", receive, methods=["POST"]),
+        Route("/{domain}/workOrders/withdraw", withdraw, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -3,7 +3,9 @@
 Work orders are rows written in the order's transaction (the outbox of fulfilment); this loop
 claims due ones with ``FOR UPDATE SKIP LOCKED`` (several server processes may run it), posts them
 in one batch per network domain to ``{provisioning_url}/{domain}/workOrders`` and marks them sent
-in the same transaction. A failed delivery is tried again with backoff. Every
+in the same transaction. A failed delivery is tried again with backoff. Work orders withdrawn
+after they were sent (their item failed, their order was cancelled) are posted the same way to
+``{provisioning_url}/{domain}/workOrders/withdraw`` and then cancelled. Every
 ``sweeper_interval_seconds`` it also sends again work orders sent but never answered, and
 cancels waiting orders whose number reservation lapsed.
 """
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 def message(wo: WorkOrder, callback: str) -> dict[str, Any]:
     return {**wo.payload, "id": wo.id, "attempt": wo.attempt, "task": wo.task, "callback": callback}
+
+
+REFUSED = "provisioning refused it:"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -64,6 +69,8 @@ class WorkOrderSender:
     async def _round(self) -> None:
         while await self.send_due() == self.batch:
             pass
+        while await self.withdraw_due() == self.batch:
+            pass
         now = asyncio.get_running_loop().time()
         if now - self._swept >= self.interval:
             self._swept = now
@@ -91,14 +98,48 @@ class WorkOrderSender:
                         wo.reason = f"delivery to provisioning failed: {error}"[:1000]
             return len(due)
 
-    async def _post(self, domain: str, group: list[WorkOrder]) -> str | None:
-        body = {"workOrders": [message(wo, self.callback) for wo in group]}
+    async def withdraw_due(self) -> int:
+        """One round: tell provisioning to drop work orders withdrawn after they were sent.
+        Accepted (2xx) or refused for good (4xx: it does not know the work order or takes no
+        withdrawals), the work order is cancelled; otherwise it is told again with backoff."""
+        async with self.db.unit_of_work() as uow:
+            ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="worker")
+            due = await fulfilment.claim_due(ctx, self.batch, "withdrawing")
+            if not due:
+                return 0
+            by_domain: dict[str, list[WorkOrder]] = defaultdict(list)
+            for wo in due:
+                by_domain[wo.domain].append(wo)
+            outcomes = await asyncio.gather(
+                *(self._post(domain, group, withdraw=True) for domain, group in by_domain.items())
+            )
+            now = datetime.now(UTC)
+            for (_, group), error in zip(by_domain.items(), outcomes, strict=True):
+                for wo in group:
+                    wo.send_attempts += 1
+                    if error is None or error.startswith(REFUSED):
+                        wo.status = "cancelled"
+                        if error is not None:
+                            wo.reason = f"{wo.reason or 'withdrawn'}; {error}"[:1000]
+                    else:
+                        wo.next_attempt_at = now + backoff(wo.send_attempts)
+            return len(due)
+
+    async def _post(self, domain: str, group: list[WorkOrder], *, withdraw: bool = False) -> str | None:
+        if withdraw:
+            url = f"{self.url}/{domain}/workOrders/withdraw"
+            body: dict[str, Any] = {"workOrders": [{"id": wo.id, "attempt": wo.attempt} for wo in group]}
+        else:
+            url = f"{self.url}/{domain}/workOrders"
+            body = {"workOrders": [message(wo, self.callback) for wo in group]}
         try:
-            response = await self.client.post(f"{self.url}/{domain}/workOrders", json=body)
+            response = await self.client.post(url, json=body)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:
             return None
+        if 400 <= response.status_code < 500:
+            return f"{REFUSED} {response.status_code}"
         return f"provisioning answered {response.status_code}"
 
     async def sweep(self) -> None:
