@@ -307,6 +307,17 @@ def main() -> None:
                 f"all orders ended {ended - offered:.1f} s after the last was placed;"
                 f" {total / ended:.0f} orders/s carried to completion over {ended:.1f} s"
             )
+            # failed items' completed work is undone after the order ended: let that finish too
+            deadline = time.perf_counter() + 120
+            while (
+                time.perf_counter() < deadline
+                and conn.execute(
+                    "SELECT count(*) FROM work_order w JOIN product_order o ON o.id = w.order_id"
+                    " WHERE o.external_id LIKE %s AND w.status IN ('waiting', 'pending', 'sent', 'withdrawing')",
+                    (f"{tag}-%",),
+                ).fetchone()[0]
+            ):  # type: ignore[index]
+                time.sleep(0.5)
             for name, value in check(conn, tag, len(latencies)).items():
                 print(f"  {name:<44}{value}")
         stats = httpx.get(f"http://127.0.0.1:{args.sim_port}/stats").json()

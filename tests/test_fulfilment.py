@@ -557,8 +557,11 @@ def test_orders_are_carried_to_completion_through_the_real_simulator(login, sql:
                     )
                 placed.append(shop.order(*items)["id"])
 
-            def ended() -> bool:
-                return sql.count("product_order", "state IN ('completed', 'partial', 'failed')") == len(placed)
+            def ended() -> bool:  # every order ended, and the undoing of failed items' work too
+                open_work = sql.count("work_order", "status IN ('waiting', 'pending', 'sent', 'withdrawing')")
+                return open_work == 0 and sql.count(
+                    "product_order", "state IN ('completed', 'partial', 'failed')"
+                ) == len(placed)
 
             until(ended)
             stats = http.get(f"{sim_url}/stats").json()
@@ -662,3 +665,55 @@ def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order
     assert sql.count("work_order", "status = 'withdrawing'") == 0
     assert shop.get(failing["id"])["state"] == "failed"
     assert shop.get(cancelled["id"])["state"] == "cancelled"
+
+
+def test_what_provisioning_did_for_a_failed_bundle_is_undone_in_reverse_order(client, admin, login, sql: Sql) -> None:
+    system = login("system")
+    shop = Shop(client, admin)
+    mobile_plan = product_line(client, admin, "mobile", "99 套餐")
+    broadband = product_line(client, admin, "broadband", "宽带 300M")
+    converged = bundle(client, admin, mobile_plan, broadband)
+    order = shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
+    for _ in range(2):  # the mobile part is done: number, then SIM
+        report(client, system, *(done(w) for w in open_work(client, admin, order["id"]) if w["domain"] == "mobile"))
+    steps = {(w["productOrderItemId"], w["task"]): w for w in work(client, admin, order["id"])}
+    assert (steps[("1.1", "number")]["state"], steps[("1.1", "sim")]["state"]) == ("completed", "completed")
+    report(client, system, failed(steps[("1.2", "port")], "no free port on the OLT", retryable=False))
+    failed_order = shop.get(order["id"])
+    assert failed_order["state"] == "failed"
+    assert any("2 completed work order(s) are being undone" in n["text"] for n in failed_order["note"])
+    undo = [w for w in work(client, admin, order["id"]) if w["action"] == "undo"]
+    assert [(w["productOrderItemId"], w["task"], w["state"]) for w in undo] == [
+        ("1.1", "undo-sim", "pending"),  # the SIM first, then the number: the reverse of provisioning
+        ("1.1", "undo-number", "waiting"),
+    ]
+    payload = sql.value("SELECT payload FROM work_order WHERE id = %s", undo[0]["id"])
+    assert payload["undoes"]["workOrderId"] == steps[("1.1", "sim")]["id"]
+    events_before = sql.count("outbox_event", "resource_id = %s", order["id"])
+    report(client, system, done(undo[0]))
+    second = {w["task"]: w for w in work(client, admin, order["id"])}["undo-number"]
+    assert second["state"] == "pending"
+    report(client, system, done(second))
+    assert {w["state"] for w in work(client, admin, order["id"]) if w["action"] == "undo"} == {"completed"}
+    # the order's outcome stands: no new state, no new completion date, no product
+    after = shop.get(order["id"])
+    assert (after["state"], after["completionDate"]) == ("failed", failed_order["completionDate"])
+    assert sql.count("outbox_event", "resource_id = %s", order["id"]) == events_before
+    assert sql.count("product") == 0
+
+
+def test_an_undo_that_fails_for_good_does_not_hold_up_the_next(client, admin, login) -> None:
+    system = login("system")
+    shop = Shop(client, admin)
+    mobile_plan = product_line(client, admin, "mobile", "99 套餐")
+    broadband = product_line(client, admin, "broadband", "宽带 300M")
+    converged = bundle(client, admin, mobile_plan, broadband)
+    order = shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
+    for _ in range(2):
+        report(client, system, *(done(w) for w in open_work(client, admin, order["id"]) if w["domain"] == "mobile"))
+    port = next(w for w in work(client, admin, order["id"]) if w["task"] == "port")
+    report(client, system, failed(port, "no free port", retryable=False))
+    first = next(w for w in work(client, admin, order["id"]) if w["task"] == "undo-sim")
+    report(client, system, failed(first, "SIM platform refuses", retryable=False))
+    states = {w["task"]: w["state"] for w in work(client, admin, order["id"]) if w["action"] == "undo"}
+    assert states == {"undo-sim": "failed", "undo-number": "pending"}

@@ -49,6 +49,7 @@ ADD_TASKS: dict[str, tuple[str, ...]] = {
 GENERIC = "generic"  # a specification that names no network domain
 ITEM_DONE = ("completed", "failed", "cancelled", "rejected")
 OPEN_WORK = ("waiting", "pending", "sent")
+UNDO = "undo"  # the action of a work order that undoes a completed one of a failed item
 NOTE_TYPE = "FulfilmentNote"
 
 
@@ -270,7 +271,9 @@ async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkO
         by_root[wo.root_item_id].append(wo)
     for chain in by_item.values():
         for before, after in itertools.pairwise(chain):
-            if before.status == "completed" and after.status == "waiting":
+            # an undo goes on after the one before it ended either way: undoing is best effort
+            ended = ("completed", "failed") if after.action == UNDO else ("completed",)
+            if before.status in ended and after.status == "waiting":
                 after.status, after.next_attempt_at = "pending", now
                 released = True
     roots = dicts(doc.get("productOrderItem"))
@@ -290,7 +293,7 @@ async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkO
                 if steps and all(w.status == "completed" for w in steps):
                     node["state"] = "completed"
     states = [root.get("state") for root in roots]
-    if all(state in ITEM_DONE for state in states):
+    if row.state == "inProgress" and all(state in ITEM_DONE for state in states):
         if all(state == "completed" for state in states):
             doc["state"] = "completed"
         elif any(state == "completed" for state in states):
@@ -327,12 +330,16 @@ def withdraw(ctx: Context, work: list[WorkOrder], reason: str | None = None) -> 
 async def _end_item(
     ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrder], state: str, reason: str
 ) -> None:
-    """The item ends without products: its other work orders stop, its numbers go back to the pool."""
+    """The item ends without products: its other work orders stop, what provisioning already did
+    for it is undone (a failed bundle leaves no activated parts behind), its numbers go back."""
     withdraw(ctx, work)
     nodes = _subtree(root)
     for node in nodes:
         node["state"] = state
     await repository.release_numbers(ctx, row.id, [str(n.get("id")) for n in nodes])
+    undo = await _undo(ctx, work) if state == "failed" else 0
+    if undo:
+        reason = f"{reason}; {undo} completed work order(s) are being undone"
     note = {
         "id": f"fulfilment-{len(dicts(doc.get('note'))) + 1}",
         "author": "telcrm",
@@ -343,6 +350,45 @@ async def _end_item(
         "productOrderItemId": str(root.get("id")),
     }
     doc["note"] = [*dicts(doc.get("note")), note]
+
+
+UNDO_SEQ = 100  # undo work orders come after an item's own tasks, in reverse order
+
+
+async def _undo(ctx: Context, work: list[WorkOrder]) -> int:
+    """Compensating work orders for what provisioning completed, per item in reverse order
+    (activation is undone before the port is released); returns how many."""
+    now = _now()
+    rows: list[Doc] = []
+    by_item: dict[str, list[WorkOrder]] = defaultdict(list)
+    for wo in work:
+        if wo.status == "completed" and wo.action != UNDO:
+            by_item[wo.item_id].append(wo)
+    for steps in by_item.values():
+        for n, wo in enumerate(sorted(steps, key=lambda w: w.seq, reverse=True)):
+            task = f"undo-{wo.task}"[:30]
+            undoes = {"workOrderId": wo.id, "task": wo.task, "result": wo.result or {}}
+            rows.append(
+                {
+                    "id": new_id(),
+                    "order_id": wo.order_id,
+                    "item_id": wo.item_id,
+                    "root_item_id": wo.root_item_id,
+                    "domain": wo.domain,
+                    "task": task,
+                    "action": UNDO,
+                    "seq": UNDO_SEQ + n,
+                    "status": "pending" if n == 0 else "waiting",
+                    "attempt": 1,
+                    "send_attempts": 0,
+                    "next_attempt_at": now,
+                    "payload": {**wo.payload, "task": task, "action": UNDO, "undoes": undoes},
+                }
+            )
+    if rows:
+        await repository.insert_work_orders(ctx, rows)
+        ctx.uow.after_commit(work_order_signal.notify)
+    return len(rows)
 
 
 async def _complete_item(
