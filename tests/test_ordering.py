@@ -395,7 +395,7 @@ def test_number_pool_choose_reserve_and_release(client, admin, login, sql: Sql) 
 
 
 def test_concurrent_retries_with_one_external_id_make_one_order(client, admin, sql: Sql) -> None:
-    """Retries racing each other: the unique index decides, every answer is the first order."""
+    """Retries racing each other wait for the first (a lock per key): every answer is the first order."""
     from concurrent.futures import ThreadPoolExecutor
 
     customer = make_customer(client, admin)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentStore
@@ -14,6 +14,17 @@ from telcrm.models import CancelProductOrder, NumberPool, ProductOrder, WorkOrde
 
 orders = DocumentStore(ProductOrder)
 cancellations = DocumentStore(CancelProductOrder)
+
+
+_SERIALIZE = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) s"
+)
+
+
+async def serialize(ctx: Context, keys: list[str]) -> None:
+    """Transactions naming one of ``keys`` run one after the other (until commit or rollback)."""
+    if keys:
+        await ctx.uow.session.execute(_SERIALIZE, {"keys": keys})
 
 
 async def by_idempotency_key(ctx: Context, principal_id: str, key: str) -> ProductOrder | None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
@@ -172,19 +170,14 @@ class OrderService(DocumentService[ProductOrder]):
         """Create the order, or return the first one with the same key / externalId (created False)."""
         await self.authorize(ctx, "create", None, data)
         checks.structure(data)
+        # retries racing each other with one key wait here for the first, then find its order (the
+        # unique indexes back this: a race they settle is a 409, never a second order)
+        await repository.serialize(ctx, self._keys(ctx, data, idempotency_key))
         existing = await self._existing(ctx, data, idempotency_key)
         if existing is not None:
             return existing.body, False
         ctx.extra[KEY] = idempotency_key
-        try:
-            async with ctx.uow.savepoint():
-                await self.create(ctx, data)
-        except IntegrityError:
-            # lost a race on the unique index: the winner's order is the answer
-            existing = await self._existing(ctx, data, idempotency_key)
-            if existing is None:
-                raise
-            return existing.body, False
+        await self.create(ctx, data)
         row: ProductOrder = ctx.extra.pop(ROW)
         if row.state == "acknowledged":
             await fulfilment.start(self, ctx, row)
@@ -213,6 +206,15 @@ class OrderService(DocumentService[ProductOrder]):
         """The work orders of an order the caller may see, for the channels to follow progress."""
         await self.get(ctx, order_id)
         return [work_order_document(w) for w in await repository.work_orders(ctx, [order_id])]
+
+    @staticmethod
+    def _keys(ctx: Context, data: Doc, key: str | None) -> list[str]:
+        """What makes a capture a retry of an earlier one: its Idempotency-Key, its externalId."""
+        keys = [f"key:{ctx.caller.id}:{key}"] if key is not None else []
+        external, customer_id = data.get("externalId"), checks.customer_ref(data)
+        if isinstance(external, str) and external and customer_id is not None:
+            keys.append(f"external:{customer_id}:{external}")
+        return keys
 
     async def _existing(self, ctx: Context, data: Doc, key: str | None) -> ProductOrder | None:
         if key is not None:
