@@ -98,7 +98,9 @@ def customer_ref(doc: Doc) -> str | None:
     return found[0] if found else None
 
 
-async def judge(ctx: Context, doc: Doc) -> Verdict:
+async def judge(ctx: Context, doc: Doc, *, reserving: bool = False) -> Verdict:
+    """The order's problems. ``reserving``: the caller reserves the chosen numbers next, which
+    tells whether each is free (one statement per number, not two); ``number_problem`` says why not."""
     verdict = Verdict()
     customer = await _customer(ctx, doc, verdict)
     customer_id = customer["id"] if customer else None
@@ -106,7 +108,7 @@ async def judge(ctx: Context, doc: Doc) -> Verdict:
     await _account(ctx, (doc.get("billingAccount") or {}).get("id"), customer_id, user, verdict, None)
     for item in dicts(doc.get("productOrderItem")):
         await _item(ctx, item, customer, user, verdict)
-    await _numbers(ctx, doc, verdict)
+    await _numbers(ctx, doc, verdict, reserving)
     if verdict.problems or any(verdict.items.values()):
         verdict.state = "rejected"
     elif verdict.held:
@@ -254,7 +256,7 @@ def chosen_number(item: Doc) -> str | None:
     return None
 
 
-async def _numbers(ctx: Context, doc: Doc, verdict: Verdict) -> None:
+async def _numbers(ctx: Context, doc: Doc, verdict: Verdict, reserving: bool) -> None:
     seen: set[str] = set()
     for _, item in walk(dicts(doc.get("productOrderItem"))):
         number = chosen_number(item)
@@ -265,10 +267,16 @@ async def _numbers(ctx: Context, doc: Doc, verdict: Verdict) -> None:
             verdict.item(item_id, f"number {number} is chosen twice in the order")
             continue
         seen.add(number)
-        status = await repository.number_status(ctx, number)
-        if status is None:
-            verdict.item(item_id, f"number {number} is not in the number pool")
-        elif status != "free":
-            verdict.item(item_id, f"number {number} is already {status}")
+        problem = None if reserving else await number_problem(ctx, number)
+        if problem is not None:
+            verdict.item(item_id, problem)
         else:
             verdict.numbers.append((item_id, number))
+
+
+async def number_problem(ctx: Context, number: str) -> str | None:
+    """Why ``number`` cannot be chosen now, or None when it is free."""
+    status = await repository.number_status(ctx, number)
+    if status is None:
+        return f"number {number} is not in the number pool"
+    return None if status == "free" else f"number {number} is already {status}"

@@ -234,7 +234,7 @@ class OrderService(DocumentService[ProductOrder]):
                 if taken is not None and taken.id != row.id:
                     raise Conflict(f"order {taken.id} of this customer has externalId {external}", field="externalId")
             return self._prepare_change(doc, row)
-        verdict = await checks.judge(ctx, doc)
+        verdict = await checks.judge(ctx, doc, reserving=True)
         await self._reserve(ctx, doc["id"], verdict)
         doc["state"] = verdict.state
         doc["orderDate"] = _now()
@@ -258,14 +258,19 @@ class OrderService(DocumentService[ProductOrder]):
         return columns
 
     async def _reserve(self, ctx: Context, order_id: str, verdict: Verdict) -> None:
-        """Reserve the chosen numbers in the capture transaction; one already gone rejects the item."""
-        if verdict.state == "rejected":
-            return
+        """Reserve the chosen numbers in the capture transaction; one not free rejects the item (the
+        order's other problems are still all reported: numbers are checked even if it is rejected)."""
         # an order that goes into fulfilment at once holds its numbers until it ends (no expiry)
         hold = None if verdict.state == "acknowledged" else NUMBER_HOLD
         for item_id, number in verdict.numbers:
-            if not await repository.reserve_number(ctx, number, order_id, item_id, hold):
-                verdict.item(item_id, f"number {number} was just taken by another order")
+            if verdict.state == "rejected":
+                problem = await checks.number_problem(ctx, number)
+            elif await repository.reserve_number(ctx, number, order_id, item_id, hold):
+                continue
+            else:
+                problem = await checks.number_problem(ctx, number) or f"number {number} was just taken"
+            if problem is not None:
+                verdict.item(item_id, problem)
                 verdict.state = "rejected"
         if verdict.state == "rejected":
             await repository.release_numbers(ctx, order_id)
