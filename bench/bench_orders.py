@@ -127,22 +127,31 @@ class RawClient:
         async with self.slots:
             if self.idle:
                 reader, writer = self.idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-            try:
-                writer.write(raw)
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                status = int(lines[0].split()[1])
-                length = next(
-                    int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")
-                )
-                body = await reader.readexactly(length)
-            except BaseException:
-                writer.close()
-                raise
-            self.idle.append((reader, writer))
-            return status, body
+                try:
+                    return await self._exchange(reader, writer, raw)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                        raise
+                    # the server closed the idle connection (keep-alive timeout): nothing was read
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            return await self._exchange(reader, writer, raw)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+    ) -> tuple[int, bytes]:
+        try:
+            writer.write(raw)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            sizes = [line.split(":", 1)[1] for line in lines[1:] if line.lower().startswith("content-length:")]
+            length = int(sizes[0])
+            body = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        self.idle.append((reader, writer))
+        return status, body
 
     def close(self) -> None:
         for _, writer in self.idle:
@@ -162,7 +171,7 @@ async def load(base: str, key: str, bodies: list[dict[str, Any]], rate: float) -
             status, body = await client.send(raw)
             state = orjson.loads(body).get("state", "") if body else ""
             results.append((time.perf_counter() - started, status, str(state)))
-        except (OSError, asyncio.IncompleteReadError, ValueError, StopIteration) as exc:
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             results.append((time.perf_counter() - started, 0, type(exc).__name__))
 
     tasks = []
@@ -175,6 +184,38 @@ async def load(base: str, key: str, bodies: list[dict[str, Any]], rate: float) -
     await asyncio.gather(*tasks)
     client.close()
     return results
+
+
+def cpu_by_part(server: int, sim: int) -> dict[str, float]:
+    """CPU seconds used so far by the server (with its worker processes), the simulator, PostgreSQL
+    and this generator, from /proc (Linux); processes that ended are not counted."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    names: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                head, _, rest = f.read().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+        names[pid] = head.split("(", 1)[1]
+
+    def tree(root: int) -> float:
+        return sum(cpu for pid, cpu in used.items() if pid == root or parents.get(pid) == root)
+
+    return {
+        "server": tree(server),
+        "simulator": tree(sim),
+        "PostgreSQL": sum(cpu for pid, cpu in used.items() if names[pid] in ("postgres", "postmaster")),
+        "load generator": used.get(os.getpid(), 0.0),
+    }
 
 
 def pct(values: list[float], p: float) -> float:
@@ -329,6 +370,7 @@ def main() -> None:
         kinds = random.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=total)
         bodies = [order_body(n, random.choice(shops), kinds[n], numbers[n], tag) for n in range(total)]
         started = time.perf_counter()
+        cpu_before = cpu_by_part(server.pid, sim.pid)
         results = asyncio.run(load(base, admin_key, bodies, args.rate))
         offered = time.perf_counter() - started
         latencies = [r[0] for r in results if r[1] == 201]
@@ -351,9 +393,17 @@ def main() -> None:
                     break
                 time.sleep(0.5)
             ended = time.perf_counter() - started
+            cpu_after = cpu_by_part(server.pid, sim.pid)
             print(
                 f"all orders ended {ended - offered:.1f} s after the last was placed;"
                 f" {total / ended:.0f} orders/s carried to completion over {ended:.1f} s"
+            )
+            per_order = {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(len(latencies), 1) for k in cpu_after}
+            print(
+                "CPU per order, load start to last order ended: "
+                + ", ".join(f"{k} {v:.1f} ms" for k, v in per_order.items())
+                + f"; all {sum(per_order.values()):.1f} ms"
+                + f" (this machine has {os.cpu_count()} cores: at most {os.cpu_count() or 1:d} s of CPU per second)"
             )
             # failed items' completed work is undone after the order ended: let that finish too
             deadline = time.perf_counter() + 120

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import telcrm
-from telcrm.api import auth, customers, orders, provisioning
+from telcrm.api import auth, customers, orders, provisioning, resolution
 from telcrm.api.tmf.mechanics import error_response, json_response
 from telcrm.api.tmf.resource import TmfApi
 from telcrm.api.tmf.spec import ACCOUNT, CATALOG, CUSTOMER, INVENTORY, ORDERING, PARTY, PARTY_ROLE
@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(orders.numbers_router)
     app.include_router(provisioning.router)
     app.include_router(auth.router)
+    app.include_router(resolution.router)
 
     @app.get("/health", tags=["Health"], summary="Liveness and database check (no authentication)")
     async def health(request: Request) -> Response:

@@ -21,9 +21,13 @@ app = typer.Typer(help="telcrm: customer-centric support system for telecom oper
 apikey_app = typer.Typer(help="API keys for system clients", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded database server", no_args_is_help=True)
 numbers_app = typer.Typer(help="The number pool (选号): service numbers customers choose from", no_args_is_help=True)
+identity_app = typer.Typer(
+    help="Legacy customer records: import, match, merge into one customer (数据清理, 客户归并)", no_args_is_help=True
+)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(db_app, name="db")
 app.add_typer(numbers_app, name="numbers")
+app.add_typer(identity_app, name="identity")
 console = Console(soft_wrap=True)
 SIM_PORT = 8100
 
@@ -293,6 +297,166 @@ def numbers_add(
     numbers = [f"{prefix}{n:0{width}d}" for n in range(start, start + count)]
     added = add_numbers(url.replace("postgresql+psycopg://", "postgresql://", 1), numbers, kind)
     console.print(f"{added} {kind} numbers added to the pool ({count - added} already there or in use)")
+
+
+@identity_app.command("import")
+def identity_import(
+    files: Annotated[list[str], typer.Argument(help="CSV or Excel extracts of one source")],
+    mapping: Annotated[str, typer.Option(help="The source's mapping file (JSON, or YAML)")],
+    encoding: Annotated[
+        str | None, typer.Option(help="CSV encoding: utf-8, utf-8-sig, gbk, ... (default: detected)")
+    ] = None,
+) -> None:
+    """Import legacy extracts; a rerun of the same file adds nothing, a killed import resumes."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from telcrm.kit.errors import DomainError
+    from telcrm.resolution.importer import import_file, load_mapping
+
+    url = _database_url()
+    _migrate(url)
+    try:
+        spec = load_mapping(mapping)
+    except DomainError as exc:
+        console.print(f"[red]{mapping}: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    failed = False
+    for name in files:
+        path = Path(name)
+        total = _count_lines(path)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"{spec.source} {path.name}", total=total)
+
+            def advance(done: int, _: int, t: object = task) -> None:
+                bar.update(t, completed=done)  # type: ignore[arg-type]
+
+            try:
+                result = import_file(url, path, spec, encoding=encoding, progress=advance)
+            except DomainError as exc:
+                console.print(f"[red]{path}: {exc.message}[/red]")
+                failed = True
+                continue
+            except UnicodeDecodeError as exc:
+                console.print(f"[red]{path}: not readable as {encoding or 'the detected encoding'} ({exc})[/red]")
+                failed = True
+                continue
+        word = {"unchanged": "already imported, nothing added", "resumed": "resumed", "imported": "imported"}
+        console.print(
+            f"{spec.source} {path.name}: {word[result.status]}; {result.loaded:,} records loaded, "
+            f"{result.rejected:,} rejected (file total {result.total_loaded:,} loaded, "
+            f"{result.total_rejected:,} rejected, batch {result.batch_id})"
+        )
+        for reason, count in sorted(result.reasons.items(), key=lambda kv: -kv[1]):
+            console.print(f"  rejected: {reason}: {count:,}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _count_lines(path: object) -> int | None:
+    from pathlib import Path
+
+    p = Path(str(path))
+    if not p.is_file() or p.suffix.lower() in (".xlsx", ".xlsm"):
+        return None
+    with p.open("rb") as fh:
+        return max(sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) - 1, 0)
+
+
+@identity_app.command("match")
+def identity_match() -> None:
+    """Match every imported record (steward decisions obeyed); store clusters and the review queue."""
+    from telcrm.resolution.runs import run_match
+
+    url = _database_url()
+    _migrate(url)
+    with console.status("matching"):
+        s = run_match(url, say=console.print)
+    console.print(
+        f"run {s.run_id}: {s.records:,} records in {s.clusters:,} clusters, {s.links:,} links, "
+        f"{s.reviews:,} pairs for review, {s.decisions:,} steward decisions obeyed "
+        f"(load {s.seconds_load:.1f} s, match {s.seconds_match:.1f} s, store {s.seconds_store:.1f} s)"
+    )
+
+
+@identity_app.command("merge")
+def identity_merge(
+    source_rank: Annotated[
+        str | None, typer.Option(help="Sources most trusted first, comma-separated (survivorship)")
+    ] = None,
+) -> None:
+    """Make one golden customer per cluster not merged yet (bulk); a rerun skips what is merged."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from telcrm.resolution.merge import merge_all
+    from telcrm.resolution.policy import DEFAULT_SOURCE_RANKING
+
+    url = _database_url()
+    _migrate(url)
+    ranking = tuple(s.strip() for s in source_rank.split(",")) if source_rank else DEFAULT_SOURCE_RANKING
+    total = _unmerged(url)
+    with Progress(
+        TextColumn("merging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
+        task = bar.add_task("merge", total=total)
+        s = merge_all(url, ranking=ranking, progress=lambda n: bar.advance(task, n))
+    console.print(
+        f"{s.clusters:,} clusters: {s.customers:,} new customers, {s.attached_clusters:,} joined existing ones; "
+        f"{s.records:,} records, {s.products:,} products ({s.seconds:.1f} s)"
+    )
+
+
+def _unmerged(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM legacy_member m JOIN legacy_record r ON r.key = m.key WHERE r.customer_id IS NULL"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@identity_app.command("report")
+def identity_report(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Counts per source, rejects, clusters by size, merges, open reviews, estimated precision and recall."""
+    import orjson
+
+    from telcrm.resolution.report import report_sync
+
+    url = _database_url()
+    _migrate(url)
+    r = report_sync(url)
+    if as_json:
+        print(orjson.dumps(r, option=orjson.OPT_INDENT_2).decode())
+        return
+    from rich.table import Table
+
+    table = Table(title="legacy records per source")
+    for col in ("source", "records", "rejected", "merged"):
+        table.add_column(col, justify="right" if col != "source" else "left")
+    for s in r["sources"]:
+        table.add_row(s["source"], f"{s['records']:,}", f"{s['rejected']:,}", f"{s['merged']:,}")
+    console.print(table)
+    sizes = ", ".join(f"{k}: {v:,}" for k, v in r["clustersBySize"].items())
+    console.print(f"clusters: {r['clusters']:,} (by size {sizes})")
+    console.print(f"golden customers: {r['goldenCustomers']:,}; open reviews: {r['openReviews']:,}")
+    est = r["estimate"]
+    if est:
+        console.print(
+            f"latest run {est['run']}: {est['links']:,} links, expected false links {est['expectedFalseLinks']:.1f}"
+            f" -> precision ~{est['precision']:.4f}; expected missed links {est['expectedMissedLinks']:.1f}"
+            f" -> recall ~{est['recall']:.4f} (model estimates, not ground truth)"
+        )
 
 
 @db_app.command("stop")

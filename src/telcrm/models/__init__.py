@@ -10,6 +10,19 @@ from telcrm.models.inventory import Product
 from telcrm.models.ordering import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
 from telcrm.models.outbox import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
 from telcrm.models.party import Party, PartyRole
+from telcrm.models.resolution import (
+    GoldenRecord,
+    LegacyBatch,
+    LegacyCluster,
+    LegacyLink,
+    LegacyMember,
+    LegacyRecord,
+    LegacyReject,
+    MatchRun,
+    MergeEvent,
+    ReviewPair,
+    StewardDecision,
+)
 from telcrm.models.search import SearchKey
 
 __all__ = [
@@ -23,7 +36,16 @@ __all__ = [
     "CustomerUser",
     "Delivery",
     "DeliveryAttempt",
+    "GoldenRecord",
     "HubSubscription",
+    "LegacyBatch",
+    "LegacyCluster",
+    "LegacyLink",
+    "LegacyMember",
+    "LegacyRecord",
+    "LegacyReject",
+    "MatchRun",
+    "MergeEvent",
     "NumberPool",
     "OutboxEvent",
     "Party",
@@ -32,6 +54,8 @@ __all__ = [
     "Product",
     "ProductOrder",
     "ReferenceItem",
+    "ReviewPair",
     "SearchKey",
+    "StewardDecision",
     "WorkOrder",
 ]
