@@ -71,7 +71,8 @@ def main() -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{args.database}"')
-    url = admin.rsplit("/", 1)[0] + f"/{args.database}"
+    base, _, query = admin.partition("?")  # e.g. ?host=/path/to/socket for the embedded server
+    url = base.rsplit("/", 1)[0] + f"/{args.database}" + (f"?{query}" if query else "")
     upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
 
     phases: dict[str, float] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -254,11 +255,44 @@ def test_likely_duplicates_are_flagged_without_blocking(
     stranger = make_individual(client, admin, givenName="小红", familyName="欧阳")
     r = client.post(f"{API}/duplicates", json={"engagedParty": {"id": stranger["id"]}}, headers=clerk)
     assert r.json() == {"possibleDuplicate": []}
-    # creating it anyway works (flagging never blocks), and the new customer then names the old one
-    second = make_customer(client, clerk, twin)
+    # creating it anyway works (flagging never blocks); the create's answer says whom it may duplicate
+    r = client.post(
+        "/tmf-api/customerManagement/v4/customer",
+        json={"name": "张伟", "engagedParty": {"id": twin["id"], "@referredType": "Individual"}},
+        headers=clerk,
+    )
+    assert r.status_code == 201, r.text
+    second = r.json()
+    assert [(d["id"], d["reason"]) for d in second["possibleDuplicate"]] == [
+        (existing["id"], "same identification number")
+    ]
+    assert "possibleDuplicate" not in client.get(second["href"].split("testserver")[-1], headers=clerk).json()
     r = client.get(f"{API}/customers/{second['id']}/duplicates", headers=clerk)
     assert [d["id"] for d in r.json()["possibleDuplicate"]] == [existing["id"]]
     bad = client.post(f"{API}/duplicates", json={"engagedParty": {}}, headers=clerk)
     assert bad.status_code == 400 and bad.json()["field"] == "engagedParty.id"
     assert client.post(f"{API}/duplicates", json={"engagedParty": {"id": twin["id"]}}).status_code == 401
     assert sql.count("customer") == 2
+
+
+def test_search_results_flag_customers_sharing_an_identification_number(
+    client: TestClient, admin: Headers, sql: Sql
+) -> None:
+    from tests.factories import make_customer, make_individual, resident_id
+
+    number = resident_id("19750505")
+
+    def person(id_number: str) -> dict[str, Any]:
+        ident = [{"identificationType": "residentIdCard", "identificationId": id_number}]
+        return make_individual(client, admin, givenName="秀英", familyName="欧阳", individualIdentification=ident)
+
+    first = make_customer(client, admin, person(number))
+    second = make_customer(client, admin, person(number))  # the same person entered twice
+    other = make_customer(client, admin, person(resident_id("19900909")))
+    r = client.get("/api/customers/search", params={"q": "欧阳秀英"}, headers=admin)
+    assert r.status_code == 200, r.text
+    hits = {h["id"]: h for h in r.json()}
+    assert set(hits) == {first["id"], second["id"], other["id"]}
+    assert hits[first["id"]]["possibleDuplicateOf"] == [second["id"]]
+    assert hits[second["id"]]["possibleDuplicateOf"] == [first["id"]]
+    assert "possibleDuplicateOf" not in hits[other["id"]]

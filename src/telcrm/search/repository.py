@@ -83,7 +83,7 @@ async def find_customers(
             SELECT customer_id, rank, kind, count(*) OVER () AS total
             FROM visible ORDER BY rank, customer_id LIMIT :limit OFFSET :offset
         )
-        SELECT p.customer_id, p.rank, p.kind, p.total, c.name, c.status, c.category, c.vip_level
+        SELECT p.customer_id, p.rank, p.kind, p.total, c.name, c.status, c.category, c.vip_level, c.party_id
         FROM page p JOIN customer c ON c.id = p.customer_id
         ORDER BY p.rank, p.customer_id
     """
@@ -107,4 +107,29 @@ async def find_customers(
         }
         for r in rows
     ]
+    twins = await _same_identification(session, rows)
+    for item in items:
+        if item["id"] in twins:
+            item["possibleDuplicateOf"] = sorted(twins[item["id"]])
     return items, total
+
+
+_TWINS = text(
+    """SELECT a.customer_id, b.customer_id FROM search_key a
+       JOIN search_key b ON b.kind = 'id' AND b.key = a.key AND b.customer_id <> a.customer_id
+       WHERE a.kind = 'id' AND a.ref_id = ANY(:parties) AND b.customer_id = ANY(:customers)"""
+)
+
+
+async def _same_identification(session: AsyncSession, rows: Sequence[Any]) -> dict[str, set[str]]:
+    """Customers of one result page whose parties share an identification number (ID card,
+    passport, credit code): likely duplicates, flagged for staff (ADR 11)."""
+    parties = [r.party_id for r in rows if r.party_id]
+    if len(rows) < 2 or not parties:
+        return {}
+    customers = [r.customer_id for r in rows]
+    twins: dict[str, set[str]] = {}
+    for a, b in (await session.execute(_TWINS, {"parties": parties, "customers": customers})).all():
+        twins.setdefault(a, set()).add(b)
+        twins.setdefault(b, set()).add(a)
+    return twins

@@ -8,7 +8,7 @@ without ``href``; hrefs are the edge's business.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -99,10 +99,17 @@ OPERATIONS = frozenset({"list", "create", "retrieve", "patch", "delete"})
 
 
 def add_resource(
-    api: TmfApi, path: str, type_name: str, service: ResourceService, operations: frozenset[str] = OPERATIONS
+    api: TmfApi,
+    path: str,
+    type_name: str,
+    service: ResourceService,
+    operations: frozenset[str] = OPERATIONS,
+    *,
+    on_created: Callable[[Context, Doc], Awaitable[Doc]] | None = None,
 ) -> None:
     """The operations the spec gives the resource (all five unless ``operations`` says fewer);
-    a ``Capturing`` service also honours ``Idempotency-Key`` on create."""
+    a ``Capturing`` service also honours ``Idempotency-Key`` on create. ``on_created`` adds
+    attributes to a create's answer only (not stored), e.g. likely duplicates of a new customer."""
     capture = service.capture if isinstance(service, Capturing) else None
     spec, router = api.spec, api.router
     RESOURCE_TYPES.add(type_name)
@@ -189,6 +196,7 @@ def add_resource(
         spec.validate(create_schema, data)
         check_type(data)
         first = True
+        extra: Doc = {}
         if capture is not None:
             # idempotent creation (TMF622 orders): a repeated Idempotency-Key answers 200 with the first
             idem = request.headers.get("idempotency-key")
@@ -199,7 +207,8 @@ def add_resource(
         else:
             async with transaction(request, caller) as ctx:
                 doc = await service.create(ctx, data)
-        out = render(request, doc)
+                extra = await on_created(ctx, doc) if on_created is not None else {}
+        out = {**render(request, doc), **extra}
         return json_response(out, status=201 if first else 200, headers={"Location": out["href"]})
 
     @route.get(
