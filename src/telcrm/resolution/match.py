@@ -220,6 +220,10 @@ class _Frame:
         self.addr_block = _codes(
             [(c + "/" + st) if st else a[-12:] for c, st, a in zip(city, street, col["address"], strict=True)]
         )
+        # the ID without its last or without its first character: one wrong digit at either end
+        # (a mistyped check digit, a dropped leading digit) still meets its twin in a block
+        self.ident_head = _codes([x[:-1] if len(x) >= 6 else "" for x in ident])
+        self.ident_tail = _codes([x[1:] if len(x) >= 6 else "" for x in ident])
         self.ident_sorted = _codes(["".join(sorted(x)) for x in ident])  # catches transposed digits
         phones: list[list[str]] = [list(s.get("phones") or [])[: self.MAX_PHONES] for s in stds]
         flat = [p for ps in phones for p in ps]
@@ -294,6 +298,8 @@ def _candidate_pairs(f: _Frame, window: int) -> np.ndarray:
         _combine(kind, f.tok_a_code, f.addr_block),
         _combine(kind, f.tok_b_code, f.addr_block),
         _combine(kind, f.ident_sorted),
+        _combine(kind, f.ident_head),
+        _combine(kind, f.ident_tail),
     ]
     parts = [_block_pairs(r, order, window) for r in rules]
     # broad keys (birth date, one name token, street) with a narrow window that shrinks as data grows
