@@ -171,6 +171,15 @@ def open_work(client: TestClient, headers: Headers, order_id: str) -> list[Doc]:
     return [w for w in work(client, headers, order_id) if w["state"] == "pending"]
 
 
+def converged_order(client: TestClient, admin: Headers) -> tuple[Shop, Doc]:
+    """A customer's order for a mobile + broadband bundle (items 1.1 and 1.2), now in fulfilment."""
+    shop = Shop(client, admin)
+    mobile_plan = product_line(client, admin, "mobile", "99 套餐")
+    broadband = product_line(client, admin, "broadband", "宽带 300M")
+    converged = bundle(client, admin, mobile_plan, broadband)
+    return shop, shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
+
+
 def complete_all(client: TestClient, headers: Headers, order_id: str) -> None:
     """Play provisioning until the order has no work waiting."""
     for _ in range(10):
@@ -296,11 +305,7 @@ def test_an_order_whose_every_item_fails_is_failed(client, admin, login, sql: Sq
 
 def test_a_bundle_is_made_whole_or_not_at_all(client, admin, login, sql: Sql) -> None:
     system = login("system")
-    shop = Shop(client, admin)
-    mobile_plan = product_line(client, admin, "mobile", "99 套餐")
-    broadband = product_line(client, admin, "broadband", "宽带 300M")
-    converged = bundle(client, admin, mobile_plan, broadband)
-    order = shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
+    shop, order = converged_order(client, admin)
     assert order["state"] == "inProgress"
     steps = work(client, admin, order["id"])
     assert {w["productOrderItemId"] for w in steps} == {"1.1", "1.2"}  # the bundle is provisioned via its parts
@@ -669,11 +674,7 @@ def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order
 
 def test_what_provisioning_did_for_a_failed_bundle_is_undone_in_reverse_order(client, admin, login, sql: Sql) -> None:
     system = login("system")
-    shop = Shop(client, admin)
-    mobile_plan = product_line(client, admin, "mobile", "99 套餐")
-    broadband = product_line(client, admin, "broadband", "宽带 300M")
-    converged = bundle(client, admin, mobile_plan, broadband)
-    order = shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
+    shop, order = converged_order(client, admin)
     for _ in range(2):  # the mobile part is done: number, then SIM
         report(client, system, *(done(w) for w in open_work(client, admin, order["id"]) if w["domain"] == "mobile"))
     steps = {(w["productOrderItemId"], w["task"]): w for w in work(client, admin, order["id"])}
@@ -704,11 +705,7 @@ def test_what_provisioning_did_for_a_failed_bundle_is_undone_in_reverse_order(cl
 
 def test_an_undo_that_fails_for_good_does_not_hold_up_the_next(client, admin, login) -> None:
     system = login("system")
-    shop = Shop(client, admin)
-    mobile_plan = product_line(client, admin, "mobile", "99 套餐")
-    broadband = product_line(client, admin, "broadband", "宽带 300M")
-    converged = bundle(client, admin, mobile_plan, broadband)
-    order = shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
+    _, order = converged_order(client, admin)
     for _ in range(2):
         report(client, system, *(done(w) for w in open_work(client, admin, order["id"]) if w["domain"] == "mobile"))
     port = next(w for w in work(client, admin, order["id"]) if w["task"] == "port")

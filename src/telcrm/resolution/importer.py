@@ -26,24 +26,6 @@ import psycopg
 from telcrm.kit.errors import ValidationFailed
 from telcrm.resolution import standardise as std_mod
 
-CANONICAL = (
-    "kind",
-    "name",
-    "id_number",
-    "credit_code",
-    "phone",
-    "email",
-    "address",
-    "birth_date",
-    "gender",
-    "service_number",
-    "service_type",
-    "service_status",
-    "service_start",
-    "account_number",
-    "updated_at",
-    "source_key",
-)
 IDENTITY_FIELDS = (
     "kind",
     "name",
@@ -54,6 +36,16 @@ IDENTITY_FIELDS = (
     "address",
     "birth_date",
     "gender",
+)
+CANONICAL = (
+    *IDENTITY_FIELDS,
+    "service_number",
+    "service_type",
+    "service_status",
+    "service_start",
+    "account_number",
+    "updated_at",
+    "source_key",
 )
 DATE_FIELDS = ("birth_date", "service_start")
 CHUNK = 20_000
