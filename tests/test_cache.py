@@ -99,3 +99,31 @@ def test_copies_are_used_only_while_listening_and_never_stored_across_a_change()
         assert copies.get("a") == {"x": 1}
     finally:
         cache._state.listeners = listeners
+
+
+def test_catalog_pages_are_copied_and_dropped_with_the_catalog(client, admin, sql: Sql) -> None:
+    url = "/tmf-api/productCatalogManagement/v4/productOffering?lifecycleStatus=active&limit=20"
+    offer, _ = _order(client, admin)
+    assert _wait(cache.listening)
+    first = client.get(url, headers=admin).json()
+    assert [o["id"] for o in first] == [offer["id"]]
+    assert len(cache.shared("catalog.pages")) == 1  # the page is kept
+    r = client.patch(
+        f"/tmf-api/productCatalogManagement/v4/productOffering/{offer['id']}",
+        json={"lifecycleStatus": "retired"},
+        headers={**admin, "Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    assert client.get(url, headers=admin).json() == []  # a change here: the next page is fresh
+    # a change elsewhere: seen once its notice arrives
+    sql.conn.execute(
+        "UPDATE catalog_item SET lifecycle_status = 'active',"
+        " body = jsonb_set(body, '{lifecycleStatus}', '\"active\"') WHERE id = %s",
+        (offer["id"],),
+    )
+    pages = cache.shared("catalog.pages")
+    before = pages.generation
+    sql.conn.execute("SELECT pg_notify('telcrm_cache', 'catalog')")
+    assert _wait(lambda: pages.generation > before)
+    assert [o["id"] for o in client.get(url, headers=admin).json()] == [offer["id"]]
+    assert client.get(url).status_code == 401  # a copy is no way around authentication

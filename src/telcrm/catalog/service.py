@@ -20,6 +20,7 @@ from telcrm.kit import cache, references
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService, DocumentStore, merge_patch
 from telcrm.kit.errors import Conflict, InvalidTransition, ValidationFailed
+from telcrm.kit.query import ListQuery
 from telcrm.kit.timestamps import parse_timestamp
 from telcrm.models import CatalogItem
 
@@ -284,6 +285,22 @@ class CatalogService(DocumentService[CatalogItem]):
         self.event_key = type_name[0].lower() + type_name[1:]
         self.events = SPEC_EVENTS[type_name]
 
+    async def list(self, ctx: Context, query: ListQuery) -> tuple[list[Doc], int]:
+        """A page of the catalog: from the process's copy of recent pages (dropped with the catalog,
+        kit.cache), else the database. Browsing the catalog is most of what channels do with it."""
+        await self.authorize(ctx, "list", None, None)
+        pages = cache.shared(PAGES, max_entries=2_000)
+        fresh = cache.changed_here(ctx, CACHE)
+        key = f"{self.type_name}|{query!r}"
+        hit = None if fresh else pages.get(key)
+        if hit is not None:
+            return hit[0], hit[1]
+        mark = None if fresh else pages.mark()
+        rows, total = await self.store.list(ctx, query)
+        docs = [self.document(r) for r in rows]
+        pages.store(mark, key, [docs, total])
+        return docs, total
+
     # ----- hooks -------------------------------------------------------------------------
     async def authorize(self, ctx: Context, action: str, row: CatalogItem | None, doc: Doc | None) -> None:
         policy.check(ctx, action)
@@ -475,6 +492,7 @@ async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
 
 MEMO = "catalog.documents"  # per transaction: catalog documents already read
 CACHE = "catalog"  # per process, dropped whenever the catalog changes (kit.cache)
+PAGES = "catalog.pages"  # list pages, dropped with it
 
 
 async def documents(ctx: Context, ids: list[str]) -> dict[str, Doc]:

@@ -34,8 +34,9 @@ _NOTIFY = text("SELECT pg_notify(:channel, :name)")
 class Shared:
     """One named cache: key -> JSON value."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_entries: int = MAX_ENTRIES) -> None:
         self.name = name
+        self.max_entries = max_entries
         self.generation = 0
         self._data: dict[Any, bytes] = {}
 
@@ -53,7 +54,7 @@ class Shared:
     def store(self, mark: int | None, key: Any, value: Any) -> None:
         if mark is None or mark != self.generation or not _state.listening:
             return
-        if len(self._data) >= MAX_ENTRIES:
+        if len(self._data) >= self.max_entries:
             self._data.clear()
         self._data[key] = orjson.dumps(value)
 
@@ -77,11 +78,21 @@ _state = _State()
 _caches: dict[str, Shared] = {}
 
 
-def shared(name: str) -> Shared:
-    """The process's cache ``name`` (created on first use)."""
+def shared(name: str, max_entries: int = MAX_ENTRIES) -> Shared:
+    """The process's cache ``name`` (created on first use). A change to ``name`` also drops the
+    caches named ``name.<anything>`` (e.g. ``catalog.pages`` with ``catalog``)."""
     if name not in _caches:
-        _caches[name] = Shared(name)
+        _caches[name] = Shared(name, max_entries)
     return _caches[name]
+
+
+def _family(name: str) -> list[Shared]:
+    return [c for n, c in _caches.items() if n == name or n.startswith(name + ".")]
+
+
+def _drop_family(name: str) -> None:
+    for cache in _family(name):
+        cache.drop()
 
 
 def drop_all() -> None:
@@ -96,12 +107,12 @@ def listening() -> bool:
 def changed(ctx: Context, name: str) -> None:
     """``name``'s table changes in this transaction: every process drops its copy when it commits
     (one NOTIFY, sent just before the commit). Until then this transaction reads past the copies."""
-    cache = shared(name)
+    shared(name)
     marks = ctx.uow.buffer(_buffer(name), lambda _: _notify(ctx, name))
     if not marks:
         marks.append(True)
-        cache.drop()
-        ctx.uow.after_commit(cache.drop)
+        _drop_family(name)
+        ctx.uow.after_commit(lambda: _drop_family(name))
 
 
 def changed_here(ctx: Context, name: str) -> bool:
@@ -119,7 +130,7 @@ async def _notify(ctx: Context, name: str) -> None:
 
 def _on_notify(payload: str) -> None:
     if payload in _caches:
-        _caches[payload].drop()
+        _drop_family(payload)
     else:
         drop_all()
 
