@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from telcrm.kit.bulk import plain_url
 from telcrm.kit.embedded import resolve_database_url, stop_embedded
 from telcrm.kit.settings import get_settings
 
@@ -191,7 +192,7 @@ def _sample(url: str) -> tuple[str | None, str | None]:
     """A mobile number and its customer from the data, for the hints ``demo`` prints."""
     import psycopg
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(plain_url(url)) as conn:
         row = conn.execute(
             "SELECT key, customer_id FROM search_key WHERE kind = 'phone' AND customer_id IS NOT NULL"
             " AND key LIKE '1%' ORDER BY customer_id LIMIT 1"
@@ -295,7 +296,7 @@ def numbers_add(
     url = _database_url()
     _migrate(url)
     numbers = [f"{prefix}{n:0{width}d}" for n in range(start, start + count)]
-    added = add_numbers(url.replace("postgresql+psycopg://", "postgresql://", 1), numbers, kind)
+    added = add_numbers(plain_url(url), numbers, kind)
     console.print(f"{added} {kind} numbers added to the pool ({count - added} already there or in use)")
 
 
@@ -417,7 +418,7 @@ def identity_merge(
 def _unmerged(url: str) -> int:
     import psycopg
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+    with psycopg.connect(plain_url(url)) as conn:
         row = conn.execute(
             "SELECT count(*) FROM legacy_member m JOIN legacy_record r ON r.key = m.key WHERE r.customer_id IS NULL"
         ).fetchone()

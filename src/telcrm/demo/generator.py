@@ -65,6 +65,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from telcrm.kit import bulk
 from telcrm.kit.ids import account_number, customer_number
 from telcrm.ordering.pool import add_numbers
 from telcrm.party.identification import id_check_char, uscc_check_char
@@ -1762,23 +1763,7 @@ class _Gen:
 # Database
 # ---------------------------------------------------------------------------------------------
 
-COPY_SQL = {
-    "party": "COPY party (id, kind, status, name, parent_id, body, version, created_at, updated_at, customer_id,"
-    " dealer_id, manager_id) FROM STDIN",
-    "customer": "COPY customer (id, name, status, category, vip_level, party_id, party_kind, body, version,"
-    " created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "party_role": "COPY party_role (id, name, role_kind, status, party_id, body, version, created_at, updated_at,"
-    " customer_id, dealer_id, manager_id) FROM STDIN",
-    "account": "COPY account (id, kind, name, state, account_type, owner_customer_id, body, version, created_at,"
-    " updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "customer_user": "COPY customer_user (id, name, status, party_id, billing_account_id, body, version, created_at,"
-    " updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "product": "COPY product (id, name, status, offering_id, billing_account_id, user_id, start_date, termination_date,"
-    " billing_start_date, body, version, created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "product_order": "COPY product_order (id, state, billing_account_id, external_id, created_by, idempotency_key,"
-    " body, version, created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "search_key": "COPY search_key (key, kind, ref_id, customer_id, weight) FROM STDIN",
-}
+COPY_SQL = {t: bulk.COPY_SQL[t] for t in TABLES}
 
 
 # Statistics for the planner; the documents themselves are left to autovacuum (slow to sample, and
@@ -1812,8 +1797,7 @@ BUILD_ORDER = (
 )
 
 
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+_dsn = bulk.plain_url
 
 
 def _prepare_session(conn: psycopg.Connection[Any]) -> bool:

@@ -22,6 +22,7 @@ import orjson
 import psycopg
 from sqlalchemy import text
 
+from telcrm.kit import bulk
 from telcrm.kit.auth import Context
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def _on_notify(payload: str) -> None:
 
 async def listen(url: str, *, retry_seconds: float = 1.0) -> None:
     """Listen for changes until cancelled; reconnect after a lost connection (copies unused meanwhile)."""
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    plain = bulk.plain_url(url)
     while True:
         try:
             conn = await psycopg.AsyncConnection.connect(plain, autocommit=True)

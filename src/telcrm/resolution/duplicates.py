@@ -15,8 +15,9 @@ from telcrm.kit import auth
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import Forbidden, ValidationFailed
 from telcrm.party import service as parties
-from telcrm.resolution import match, repository
+from telcrm.resolution import match
 from telcrm.resolution.standardise import standardise
+from telcrm.search import service as search
 from telcrm.search.keys import fold
 from telcrm.search.service import contact_keys
 
@@ -89,7 +90,9 @@ async def possible_duplicates(
         if isinstance(i, dict) and i.get("identificationId")
     ]
     phones = [key for kind, key, _ in contact_keys(party.get("contactMedium")) if kind == "phone"]
-    found = await repository.customers_with_id_or_phone(ctx, ids, phones)
+    found = await search.customers_sharing(ctx, ids, phones)
+    if not [cid for cid in found if cid != exclude]:
+        return []
     mine = _canonical(party)
     std = standardise(mine)
     model = match.default_model()

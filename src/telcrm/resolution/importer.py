@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from telcrm.kit import bulk
 from telcrm.kit.errors import ValidationFailed
 from telcrm.resolution import standardise as std_mod
 
@@ -216,18 +217,7 @@ def _parse_time(value: str, mapping: Mapping) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _copy_text(value: str | None) -> str:
-    if value is None:
-        return "\\N"
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode().replace("\\", "\\\\")
-
-
-def dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+_copy_text, _json = bulk.text, bulk.json
 
 
 def import_file(
@@ -249,7 +239,7 @@ def import_file(
     if not path.is_file():
         raise ValidationFailed(f"{path} is not a file", field="file")
     digest = file_hash(path)
-    with psycopg.connect(dsn(url)) as conn:
+    with psycopg.connect(bulk.plain_url(url)) as conn:
         row = conn.execute(
             "SELECT id, status, lines_done, rows_loaded, rows_rejected FROM legacy_batch"
             " WHERE source = %s AND content_hash = %s",

@@ -23,29 +23,20 @@ import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
+from telcrm.kit import bulk
 from telcrm.kit.ids import account_number, customer_number, new_id
 from telcrm.kit.outbox import query_matches
 from telcrm.party.service import display_name
 from telcrm.resolution import golden as docs
-from telcrm.resolution.importer import dsn
 from telcrm.resolution.policy import DEFAULT_SOURCE_RANKING
 from telcrm.resolution.survivorship import Golden, Record, golden
 from telcrm.search.keys import name_keys, phone_keys
 from telcrm.search.service import contact_keys, party_keys
 
 CHUNK_CLUSTERS = 5000
-NULL = "\\N"
 MERGE_EVENT = "CustomerMergeEvent"
-
-
-def _t(value: str | None) -> str:
-    if value is None:
-        return NULL
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _j(value: Any) -> str:
-    return orjson.dumps(value).decode().replace("\\", "\\\\")
+NULL = bulk.NULL
+_t, _j = bulk.text, bulk.json
 
 
 def _ts(value: datetime | None) -> str:
@@ -91,23 +82,9 @@ class Rows:
 
 
 COPY = {
-    "party": "COPY party (id, kind, status, name, parent_id, body, version, created_at, updated_at, customer_id,"
-    " dealer_id, manager_id) FROM STDIN",
-    "customer": "COPY customer (id, name, status, category, vip_level, party_id, party_kind, body, version,"
-    " created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "account": "COPY account (id, kind, name, state, account_type, owner_customer_id, body, version, created_at,"
-    " updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "customer_user": "COPY customer_user (id, name, status, party_id, billing_account_id, body, version, created_at,"
-    " updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "product": "COPY product (id, name, status, offering_id, billing_account_id, user_id, start_date, termination_date,"
-    " billing_start_date, body, version, created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
-    "search_key": "COPY search_key (key, kind, ref_id, customer_id, weight) FROM STDIN",
+    **{t: sql for t, sql in bulk.COPY_SQL.items() if t not in ("party_role", "product_order")},
     "golden_record": "COPY golden_record (customer_id, party_id, account_id, user_id, kind, record_keys, lineage,"
     " merged_at) FROM STDIN",
-    "audit_entry": "COPY audit_entry (principal_id, principal_name, channel, entity_type, entity_id, customer_id,"
-    " action, changes) FROM STDIN",
-    "outbox_event": "COPY outbox_event (event_id, api, event_type, resource_type, resource_id, customer_id, payload,"
-    " created_at) FROM STDIN",
 }
 
 
@@ -456,7 +433,7 @@ def merge_all(
 
 
 def _pending(url: str) -> int:
-    with psycopg.connect(dsn(url)) as conn:
+    with psycopg.connect(bulk.plain_url(url)) as conn:
         row = conn.execute("SELECT count(*) FROM legacy_record WHERE customer_id IS NULL").fetchone()
     return int(row[0]) if row else 0
 
@@ -485,9 +462,9 @@ def _merge_part(
     t0 = time.perf_counter()
     summary = MergeSummary()
     with (
-        psycopg.connect(dsn(url)) as read,
-        psycopg.connect(dsn(url)) as write,
-        psycopg.connect(dsn(url), autocommit=True) as numbers,
+        psycopg.connect(bulk.plain_url(url)) as read,
+        psycopg.connect(bulk.plain_url(url)) as write,
+        psycopg.connect(bulk.plain_url(url), autocommit=True) as numbers,
     ):
         set_json_loads(orjson.loads, read)
         existing = _existing(read)

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from telcrm.resolution.importer import dsn
+from telcrm.kit import bulk
 
 SOURCES = (
     "SELECT s.source, coalesce(r.records, 0), coalesce(r.merged, 0), coalesce(j.rejected, 0) FROM"
@@ -67,7 +67,7 @@ def assemble(sources: list[Any], sizes: list[Any], totals: Any, run: Any) -> dic
 
 
 def report_sync(url: str) -> dict[str, Any]:
-    with psycopg.connect(dsn(url)) as conn:
+    with psycopg.connect(bulk.plain_url(url)) as conn:
         return assemble(
             conn.execute(SOURCES).fetchall(),
             conn.execute(SIZES).fetchall(),

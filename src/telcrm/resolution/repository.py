@@ -228,15 +228,3 @@ async def report(ctx: Context) -> dict[str, Any]:
     totals = (await session.execute(text(report_sql.TOTALS))).one()
     run = (await session.execute(text(report_sql.RUN))).one_or_none()
     return report_sql.assemble(list(sources), list(sizes), totals, run)
-
-
-async def customers_with_id_or_phone(ctx: Context, id_keys: list[str], phone_keys: list[str]) -> list[str]:
-    """Customers a search key of kind id (``id_keys``) or phone (``phone_keys``) finds."""
-    if not id_keys and not phone_keys:
-        return []
-    stmt = text(
-        "SELECT DISTINCT customer_id FROM search_key WHERE customer_id IS NOT NULL AND"
-        " ((kind = 'id' AND key = ANY(:ids)) OR (kind = 'phone' AND key = ANY(:phones))) LIMIT 50"
-    )
-    rows = await ctx.uow.session.execute(stmt, {"ids": id_keys, "phones": phone_keys})
-    return [r[0] for r in rows]

@@ -12,8 +12,8 @@ import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
+from telcrm.kit import bulk
 from telcrm.resolution import match
-from telcrm.resolution.importer import dsn
 
 
 @dataclass
@@ -31,8 +31,7 @@ class MatchSummary:
     seconds_store: float
 
 
-def _t(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+_t = bulk.text
 
 
 def load_decisions(conn: psycopg.Connection[Any]) -> list[match.Decision]:
@@ -43,7 +42,7 @@ def load_decisions(conn: psycopg.Connection[Any]) -> list[match.Decision]:
 def run_match(url: str, *, say: Callable[[str], None] | None = None) -> MatchSummary:
     """Match every imported record (obeying every steward decision) and store the outcome."""
     t0 = time.perf_counter()
-    with psycopg.connect(dsn(url)) as conn:
+    with psycopg.connect(bulk.plain_url(url)) as conn:
         set_json_loads(orjson.loads, conn)
         decisions = load_decisions(conn)
         loaded = [0.0, 0]

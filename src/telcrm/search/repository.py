@@ -133,3 +133,17 @@ async def _same_identification(session: AsyncSession, rows: Sequence[Any]) -> di
         twins.setdefault(a, set()).add(b)
         twins.setdefault(b, set()).add(a)
     return twins
+
+
+_SHARING = text(
+    "SELECT DISTINCT customer_id FROM search_key WHERE customer_id IS NOT NULL AND"
+    " ((kind = 'id' AND key = ANY(:ids)) OR (kind = 'phone' AND key = ANY(:phones))) LIMIT :limit"
+)
+
+
+async def customers_sharing(session: AsyncSession, ids: list[str], phones: list[str], limit: int) -> list[str]:
+    """Customers with an identification (``ids``) or phone (``phones``) search key among those given."""
+    if not ids and not phones:
+        return []
+    rows = await session.execute(_SHARING, {"ids": ids, "phones": phones, "limit": limit})
+    return [r[0] for r in rows]

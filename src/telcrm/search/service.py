@@ -124,6 +124,12 @@ async def search_customers(ctx: Context, q: str, offset: int, limit: int) -> tup
     return await repository.find_customers(ctx.uow.session, terms, ctx.caller.scope, offset, limit, CANDIDATE_CAP)
 
 
+async def customers_sharing(ctx: Context, ids: list[str], phones: list[str], limit: int = 50) -> list[str]:
+    """Customers whose parties carry one of these identification numbers or phone numbers (keys as
+    ``party_keys``/``contact_keys`` make them): candidates for duplicate checks."""
+    return await repository.customers_sharing(ctx.uow.session, ids, phones, limit)
+
+
 def number_keys(number: str) -> Sequence[tuple[str, str, int]]:
     return [("num", number.upper(), 0)]
 
