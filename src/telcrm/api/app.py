@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import telcrm
+from telcrm import web
 from telcrm.api import auth, customers, orders, provisioning, resolution
 from telcrm.api.tmf.mechanics import error_response, json_response
 from telcrm.api.tmf.resource import TmfApi
@@ -31,10 +32,10 @@ from telcrm.api.tmf.tmf637_inventory import router as tmf637
 from telcrm.api.tmf.tmf666_account import router as tmf666
 from telcrm.api.tmf.tmf669_party_role import router as tmf669
 from telcrm.identity.service import TokenCache
-from telcrm.kit import cache
+from telcrm.kit import cache, live
 from telcrm.kit.db import Database
 from telcrm.kit.embedded import resolve_database_url
-from telcrm.kit.errors import DomainError
+from telcrm.kit.errors import DomainError, ValidationFailed
 from telcrm.kit.settings import Settings, get_settings
 from telcrm.worker.dispatcher import Dispatcher
 from telcrm.worker.provisioning import WorkOrderSender
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             app.state.db = Database(url, pool_size=settings.db_pool_size)
         # this process's copies of the catalog and hub subscriptions, kept while it listens (kit.cache)
         listening = asyncio.create_task(cache.listen(app.state.db.url))
+        # committed changes told to open screens (server-sent events, kit.live)
+        watching = asyncio.create_task(live.listen(app.state.db.url))
         task = None
         if settings.run_dispatcher:
             dispatcher = Dispatcher(
@@ -112,9 +115,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         try:
             yield
         finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
+            for listener in (listening, watching):
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             if task is not None:
                 for running in (task, sending):
                     running.cancel()
@@ -149,6 +153,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(provisioning.router)
     app.include_router(auth.router)
     app.include_router(resolution.router)
+    web.install(app)  # the agent desktop and the web hall
 
     @app.get("/health", tags=["Health"], summary="Liveness and database check (no authentication)")
     async def health(request: Request) -> Response:
@@ -167,6 +172,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
+        if web.handles(request):
+            return web.error_page(request, exc)
         reason = {
             400: "Bad Request",
             401: "Unauthorized",
@@ -185,10 +192,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", []) if p not in ("query", "path", "body", "header")]
         field = ".".join(loc) or "request"
+        if web.handles(request):
+            return web.error_page(request, ValidationFailed(f"{field}: {first.get('msg', 'invalid')}", field=field))
         return error_response(400, "INVALID_VALUE", "Bad Request", f"{field}: {first.get('msg', 'invalid')}", field)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if web.handles(request):
+            return web.error_page(request, DomainError(str(exc.detail), field=None, status=exc.status_code))
         reasons = {404: "Not Found", 405: "Method Not Allowed"}
         return error_response(
             exc.status_code, str(exc.status_code), reasons.get(exc.status_code, "Error"), str(exc.detail)

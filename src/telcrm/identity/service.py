@@ -92,6 +92,15 @@ async def login(session: AsyncSession, username: str, password: str, hours: int)
     return token, caller_of(principal)
 
 
+async def logout(session: AsyncSession, token: str) -> None:
+    """End a login session: its token stops working (API keys are revoked elsewhere, not here)."""
+    await session.execute(
+        update(AccessToken)
+        .where(AccessToken.token_hash == hash_secret(token), AccessToken.kind == "session")
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
 def _check_roles(roles: list[str]) -> None:
     unknown = sorted(set(roles) - auth.ALL_ROLES)
     if unknown or not roles:

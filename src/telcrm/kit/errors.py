@@ -7,10 +7,12 @@ class DomainError(Exception):
     status = 400
     code = "BAD_REQUEST"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if status is not None:
+            self.status = status
 
 
 class ValidationFailed(DomainError):
