@@ -149,3 +149,47 @@ def login(sql: Sql) -> Callable[..., Headers]:
 @pytest.fixture
 def admin(login: Callable[..., Headers]) -> Headers:
     return login("admin")
+
+
+WEB_PASSWORD = "s3cret-screens"
+
+
+@pytest.fixture
+def web_login(sql: Sql) -> Callable[..., str]:
+    """``web_login(client, role, party_id=..., dealer_id=..., customer_id=...)``: signs ``client`` in
+    on the screens as a new principal of ``role`` (session cookie) and returns its CSRF token."""
+    from telcrm.web.deps import SESSION_COOKIE, csrf_for
+
+    password_hash = identity.hash_password(WEB_PASSWORD)
+    made = 0
+
+    def sign_in(client: TestClient, role: str, **links: str | None) -> str:
+        nonlocal made
+        made += 1
+        kind = {"dealer": "dealer", "customer": "customer"}.get(role, "staff")
+        p = identity.new_principal(kind=kind, display_name=f"web {role}", roles=[role], password_hash="x")
+        username = f"web-{role}-{made}"
+        sql.conn.execute(
+            "INSERT INTO principal (id, kind, username, password_hash, display_name, roles, party_id, dealer_id,"
+            " customer_id, active) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,true)",
+            (
+                p.id,
+                kind,
+                username,
+                password_hash,
+                p.display_name,
+                [role],
+                links.get("party_id"),
+                links.get("dealer_id"),
+                links.get("customer_id"),
+            ),
+        )
+        client.cookies.clear()
+        r = client.post("/login", data={"username": username, "password": WEB_PASSWORD}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        token = r.cookies.get(SESSION_COOKIE) or client.cookies.get(SESSION_COOKIE)
+        assert token
+        client.cookies.set(SESSION_COOKIE, token)
+        return csrf_for(token)
+
+    return sign_in
