@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo test lint unit bench clean i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ unit: setup
 
 clean:
 	rm -rf $(VENV) .telcrm-test .pytest_cache .mypy_cache .ruff_cache
+
+## Screens' translations: extract new strings, derive zh_Hant from zh_Hans (see telcrm.web.catalogs).
+i18n: setup
+	$(BIN)/python -m telcrm.web.catalogs
