@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from telcrm.identity import service as identity
 from telcrm.kit import auth
 from telcrm.kit.db import Database
-from telcrm.models import Customer, Principal
+from telcrm.models import Customer, Principal, Product, ProductOrder
 
 DEMO_PASSWORD = "telcrm-demo"
 
@@ -49,13 +49,16 @@ async def ensure_staff(url: str) -> tuple[list[tuple[str, str, str]], str | None
                     .limit(1)
                 )
             ).scalar_one_or_none()
+            # the first active individual with a product and an order, so the web hall has something to show
+            individual = (Customer.category == "individual", Customer.status == "active")
+            served = (
+                exists().where(Product.customer_id == Customer.id),
+                exists().where(ProductOrder.customer_id == Customer.id),
+            )
             first_customer = (
-                await session.execute(
-                    select(Customer.id)
-                    .where(Customer.category == "individual", Customer.status == "active")
-                    .order_by(Customer.id)
-                    .limit(1)
-                )
+                await session.execute(select(Customer.id).where(*individual, *served).order_by(Customer.id).limit(1))
+            ).scalar_one_or_none() or (
+                await session.execute(select(Customer.id).where(*individual).order_by(Customer.id).limit(1))
             ).scalar_one_or_none()
             password_hash = identity.hash_password(DEMO_PASSWORD)
             for username, role, _ in STAFF:

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from telcrm.kit.errors import DomainError
-from telcrm.web import desk
+from telcrm.web import desk, hall
 from telcrm.web.deps import LoginRequired, use_locale
 from telcrm.web.render import STATIC, is_htmx, render
 
@@ -35,6 +35,7 @@ def error_page(request: Request, exc: DomainError) -> Response:
 
 def install(app: FastAPI) -> None:
     app.include_router(desk.router)
+    app.include_router(hall.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(LoginRequired)
@@ -46,3 +47,11 @@ def install(app: FastAPI) -> None:
         if request.url.path.endswith("/live"):
             return Response(status_code=401)
         return RedirectResponse(login, status_code=303)
+
+    @app.exception_handler(hall.NotACustomer)
+    async def not_a_customer(request: Request, exc: hall.NotACustomer) -> Response:
+        if request.url.path.endswith("/live"):
+            return Response(status_code=403)
+        if is_htmx(request):
+            return Response(status_code=403, headers={"HX-Redirect": "/desk"})
+        return RedirectResponse("/desk", status_code=303)
