@@ -105,7 +105,7 @@ def test_a_customer_sign_in_without_its_customer_gets_a_clear_page(client: TestC
     web_login(client, "customer", customer_id="C9999999999")
     r = client.get("/hall")
     assert r.status_code == 404 and "text/html" in r.headers["content-type"]
-    assert 'id="hall-missing"' in r.text and "customer service" in r.text
+    assert 'id="hall-missing"' in r.text and "10000" in r.text
     r = client.get("/hall", headers={"HX-Request": "true"})
     assert r.status_code == 404 and 'role="alert"' in r.text
     assert client.get("/hall/live").status_code == 404
