@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from telcrm.kit.errors import DomainError
-from telcrm.web import desk
+from telcrm.web import desk, ordering
 from telcrm.web.deps import LoginRequired, use_locale
 from telcrm.web.render import STATIC, is_htmx, render
 
@@ -35,6 +35,7 @@ def error_page(request: Request, exc: DomainError) -> Response:
 
 def install(app: FastAPI) -> None:
     app.include_router(desk.router)
+    app.include_router(ordering.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(LoginRequired)
