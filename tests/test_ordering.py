@@ -80,6 +80,8 @@ def test_a_good_order_is_acknowledged_and_goes_into_fulfilment(client, admin, sq
         "problems": [],
         "held": [],
         "items": [{"id": "1", "problems": []}],
+        "itemPrice": [{"id": "1", "itemPrice": []}],
+        "orderTotalPrice": [],
     }
     doc = place(client, admin, body)
     assert doc["state"] == "inProgress"

@@ -70,6 +70,11 @@ def _price(id_: str, name: str, price_type: str, value: float, **extra: Any) -> 
     return ("ProductOfferingPrice", id_, doc)
 
 
+def _applies(id_: str, name: str) -> Doc:
+    """A discount's target price (ordering.pricing)."""
+    return {"id": id_, "name": name, "relationshipType": "appliesTo", "@referredType": "ProductOfferingPrice"}
+
+
 def _tier(low: float, high: float | None, value: float) -> Doc:
     """A usage tier (ADR 5): [low, high) units at ``value`` CNY each; the last one is open."""
     tier: Doc = {"fromQuantity": low, "price": {"unit": "CNY", "value": value}}
@@ -236,8 +241,27 @@ def _items() -> list[tuple[str, str, Doc]]:
         prices.append(_price(f"pop-bb-{speed}-monthly", f"宽带 {speed.upper()} 月费", "recurring", fee))
     discounts = [
         _price("pop-disc-local-ld", "市话+长途 优惠 10元/月", "discount", 10, recurringChargePeriodType="month"),
-        _price("pop-disc-line-bb", "宽带+固话 固话月租减免 local line free", "discount", 0, percentage=100),
-        _price("pop-disc-converged", "融合套餐 宽带与IPTV 立减 30%", "discount", 0, percentage=30),
+        # a percentage discount takes off the prices it names (appliesTo), else all the parts' recurring
+        # charges (ordering.pricing)
+        _price(
+            "pop-disc-line-bb",
+            "宽带+固话 固话月租减免 local line free",
+            "discount",
+            0,
+            percentage=100,
+            popRelationship=[_applies("pop-local-monthly", "市话月租")],
+        ),
+        _price(
+            "pop-disc-converged",
+            "融合套餐 宽带与IPTV 立减 30%",
+            "discount",
+            0,
+            percentage=30,
+            popRelationship=[
+                _applies("pop-bb-300m-monthly", "宽带 300M 月费"),
+                _applies("pop-iptv-monthly", "IPTV 月费"),
+            ],
+        ),
     ]
     items += prices + discounts
 

@@ -42,13 +42,13 @@ async def by_external_id(ctx: Context, customer_id: str, external_id: str) -> Pr
     return (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
 
 
-async def free_numbers(ctx: Context, prefix: str, limit: int) -> list[dict[str, str]]:
-    stmt = (
-        select(NumberPool.number, NumberPool.kind)
-        .where(NumberPool.status == "free", NumberPool.number.startswith(prefix, autoescape=True))
-        .order_by(NumberPool.number)
-        .limit(limit)
+async def free_numbers(ctx: Context, prefix: str, limit: int, kind: str | None = None) -> list[dict[str, str]]:
+    stmt = select(NumberPool.number, NumberPool.kind).where(
+        NumberPool.status == "free", NumberPool.number.startswith(prefix, autoescape=True)
     )
+    if kind is not None:
+        stmt = stmt.where(NumberPool.kind == kind)
+    stmt = stmt.order_by(NumberPool.number).limit(limit)
     rows = (await ctx.uow.session.execute(stmt)).all()
     return [{"number": r[0], "kind": r[1]} for r in rows]
 

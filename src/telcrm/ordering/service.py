@@ -14,7 +14,7 @@ from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
 from telcrm.models import CancelProductOrder, ProductOrder, WorkOrder
-from telcrm.ordering import checks, fulfilment, policy, repository
+from telcrm.ordering import checks, fulfilment, policy, pricing, repository
 from telcrm.ordering.checks import Verdict
 from telcrm.party.service import new_scope
 from telcrm.search import service as search
@@ -155,16 +155,23 @@ class OrderService(DocumentService[ProductOrder]):
     async def authorize(self, ctx: Context, action: str, row: ProductOrder | None, doc: Doc | None) -> None:
         policy.check(ctx, action)
 
-    async def free_numbers(self, ctx: Context, prefix: str, limit: int) -> list[dict[str, str]]:
-        """选号: free numbers starting with ``prefix``, for the channels to offer."""
+    async def free_numbers(
+        self, ctx: Context, prefix: str, limit: int, kind: str | None = None
+    ) -> list[dict[str, str]]:
+        """选号: free numbers starting with ``prefix`` (of one ``kind``: mobile, fixed), for the channels to offer."""
         await self.authorize(ctx, "create", None, None)
-        return await repository.free_numbers(ctx, prefix, limit)
+        return await repository.free_numbers(ctx, prefix, limit, kind)
 
     async def check(self, ctx: Context, data: Doc) -> Doc:
-        """Run the capture checks without storing anything."""
+        """Run the capture checks without storing anything, and price the order (ordering.pricing):
+        ``itemPrice`` lists each priced item's prices, ``orderTotalPrice`` the totals."""
         await self.authorize(ctx, "create", None, data)
         checks.structure(data)
-        return report(await checks.judge(ctx, data))
+        result = report(await checks.judge(ctx, data))
+        priced = await pricing.quote(ctx, data)
+        result["itemPrice"] = priced["productOrderItem"]
+        result["orderTotalPrice"] = priced["orderTotalPrice"]
+        return result
 
     async def capture(self, ctx: Context, data: Doc, idempotency_key: str | None) -> tuple[Doc, bool]:
         """Create the order, or return the first one with the same key / externalId (created False)."""

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from telcrm.kit.errors import DomainError
-from telcrm.web import customers, desk, hall
+from telcrm.web import customers, desk, hall, ordering
 from telcrm.web.deps import LoginRequired, use_locale
 from telcrm.web.render import STATIC, is_htmx, render
 
@@ -36,6 +36,7 @@ def error_page(request: Request, exc: DomainError) -> Response:
 def install(app: FastAPI) -> None:
     app.include_router(customers.router)  # before desk: /desk/customers/new is not a customer id
     app.include_router(desk.router)
+    app.include_router(ordering.router)
     app.include_router(hall.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
