@@ -95,7 +95,7 @@ def update() -> None:
         if not message.id:
             continue
         if isinstance(message.string, tuple | list):
-            string: object = tuple(convert.convert(s) if s else "" for s in message.string)
+            string: str | tuple[str, ...] = tuple(convert.convert(s) if s else "" for s in message.string)
         else:
             key = message.id if isinstance(message.id, str) else message.id[0]
             string = HANT_OVERRIDES.get(key) or (convert.convert(message.string) if message.string else "")
