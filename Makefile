@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench clean i18n
+.PHONY: setup demo test lint unit chromium bench clean i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,25 @@ lint: setup
 	$(BIN)/mypy src
 	$(BIN)/lint-imports
 
-unit: setup
+unit: setup chromium
 	$(BIN)/pytest -n $${TEST_WORKERS:-2} $(PYTEST_ARGS)
+
+# The browser tests (tests/browser) drive Debian's Chromium (or $$TELCRM_CHROMIUM); when it is
+# missing, root with apt-get installs it here, anyone else is told how.
+CHROMIUM := $(or $(TELCRM_CHROMIUM),/usr/bin/chromium)
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] && [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and fonts-wqy-microhei for the browser tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; \
+	fi
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "The browser tests need Chromium at $(CHROMIUM). Install it with" >&2; \
+	  echo "  sudo apt-get install chromium fonts-wqy-microhei" >&2; \
+	  echo "or set TELCRM_CHROMIUM to a Chromium binary." >&2; \
+	  exit 1; \
+	fi
 
 clean:
 	rm -rf $(VENV) .telcrm-test .pytest_cache .mypy_cache .ruff_cache
