@@ -102,11 +102,28 @@ def run_wrk(port: int, lines: list[str], headers: list[str], duration: int, conn
     return figures
 
 
-def price_forms(url: str) -> list[str]:
-    """Order-form fields as the form posts them to the quote endpoint, over the demo catalog."""
-    from telcrm.web import ordering
-
-    return ordering.bench_quote_requests(url)
+def price_forms(url: str, customer_ids: list[str]) -> list[str]:
+    """``path form`` lines as the order form posts them to its quote endpoint on every change:
+    each sellable offering of the catalog (bundles with their parts at their defaults), with a
+    characteristic changed where the offering has one, for sampled customers."""
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain) as conn:
+        offerings = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM catalog_item WHERE kind = 'ProductOffering' AND body->>'lifecycleStatus' = 'active'"
+                " AND coalesce(body->>'isSellable', 'true') = 'true'"
+            )
+        ]
+    extra = {
+        "po-bundle-converged": "&n.po-mobile-99=1&c.po-iptv.resolution=4K",
+        "po-broadband-300m": "&c.po-broadband-300m.bandwidth=300M",
+    }
+    lines = []
+    for i, customer in enumerate(customer_ids):
+        offering = offerings[i % len(offerings)] if i % 3 else "po-bundle-converged"
+        lines.append(f"/desk/customers/{customer}/order/quote offering={offering}{extra.get(offering, '')}")
+    return lines
 
 
 def main() -> None:
@@ -146,13 +163,8 @@ def main() -> None:
             ("search: account no.", [f"/desk/search?q={q(k)}" for k in keys["num"]], [cookie, htmx], "GET"),
             ("search: name", [f"/desk/search?q={q(k)}" for k in keys["name"]], [cookie, htmx], "GET"),
         ]
-        try:
-            forms = price_forms(url)
-        except (ImportError, AttributeError):
-            forms = []
-        if forms:
-            posts = [f"{line}&_csrf={csrf}" for line in forms]
-            scenarios.append(("order form price", posts, [cookie, htmx, f"X-CSRF-Token: {csrf}"], "POST"))
+        posts = [f"{line}&_csrf={csrf}" for line in price_forms(url, keys["360"][:500])]
+        scenarios.append(("order form price", posts, [cookie, htmx, f"X-CSRF-Token: {csrf}"], "POST"))
         if args.only:
             wanted = set(args.only.split(","))
             scenarios = [s for s in scenarios if s[0] in wanted]
@@ -163,9 +175,7 @@ def main() -> None:
             for name, lines, headers, method in scenarios:
                 random.shuffle(lines)
                 f = run_wrk(args.port, lines, headers, args.duration, conns, method)
-                print(
-                    f"{name:<22}{conns:>6}{f['rps']:>10}{f['p50']:>10}{f['p95']:>10}{f['p99']:>10}{f['non2xx']:>9}"
-                )
+                print(f"{name:<22}{conns:>6}{f['rps']:>10}{f['p50']:>10}{f['p95']:>10}{f['p99']:>10}{f['non2xx']:>9}")
     finally:
         server.terminate()
         server.wait(timeout=30)
