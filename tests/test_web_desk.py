@@ -111,7 +111,7 @@ def test_the_customer_page_shows_accounts_users_products_orders_and_changes(
     for expected in (account["id"], "王小明", "13912345678", 'id="products"', 'id="orders"', 'id="audit"'):
         assert expected in page
     # the audit part lists who made the user
-    assert "User" in page.split('id="audit"')[1]
+    assert "已创建 用户" in page.split('id="audit"')[1]
 
 
 def test_a_dealer_cannot_open_another_dealers_customer(client: TestClient, admin, web_login, sql: Sql) -> None:

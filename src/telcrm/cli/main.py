@@ -75,7 +75,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         os.environ["TELCRM_BASE_URL"] = f"http://{local}:{port}"
         get_settings.cache_clear()
-    console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    console.print(f"serving on http://{host}:{port}  (screens: /desk and /hall; API docs: /docs)")
     uvicorn.run(
         "telcrm.api.app:create_app",
         factory=True,
@@ -85,6 +85,8 @@ def _serve(host: str, port: int, workers: int) -> None:
         log_level="warning",
         access_log=False,
         proxy_headers=False,
+        # open live-update streams (screens) would otherwise hold a graceful stop forever
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -125,6 +127,7 @@ def demo(
     _catalog(url, load_catalog)
     logins, admin_key = asyncio.run(ensure_staff(url))
     console.rule("telcrm demo")
+    console.print(f"Agent desktop: http://{host}:{port}/desk   web hall: http://{host}:{port}/hall  (sign in below)")
     console.print(f"Web API docs:  http://{host}:{port}/docs")
     console.print(
         f"Log in:        POST http://{host}:{port}/api/auth/login  with a username below and "
