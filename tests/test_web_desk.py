@@ -179,3 +179,19 @@ def test_committed_events_reach_live_subscribers(database_url: str, sql: Sql) ->
 
     seen = asyncio.run(scenario())
     assert seen == [frozenset({"c:C1"})]  # one notice per statement; C3 is nobody's
+
+
+def test_orders_naming_offerings_by_id_only_show_the_catalog_name(client: TestClient, admin, web_login) -> None:
+    from tests.test_ordering import add, offering, order, place
+
+    customer = make_customer(client, admin)
+    account = make_billing_account(client, admin, customer)
+    offer = offering(client, admin, name="光宽带 500M 测试")
+    item = add("1", offer)
+    item["productOffering"] = {"id": offer["id"]}  # no name, as an integrated channel may send it
+    placed = place(client, admin, order(customer, item, billingAccount={"id": account["id"]}))
+    assert "name" not in placed["productOrderItem"][0]["productOffering"]  # stored as sent
+    web_login(client, "agent")
+    page = client.get(f"/desk/customers/{customer['id']}").text
+    assert "光宽带 500M 测试" in page.split('id="orders"')[1]
+    assert "光宽带 500M 测试" in client.get(f"/desk/orders/{placed['id']}").text

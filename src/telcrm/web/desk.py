@@ -19,7 +19,7 @@ from telcrm.kit.auth import STAFF_ROLES, Caller
 from telcrm.kit.errors import Forbidden, Unauthenticated
 from telcrm.kit.query import ListQuery
 from telcrm.search import service as search
-from telcrm.web import i18n
+from telcrm.web import i18n, names
 from telcrm.web.deps import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -175,8 +175,8 @@ async def desk_search(
 
 async def customer_view(request: Request, caller: Caller, customer_id: str) -> dict[str, Any]:
     async with reading(request, caller, "web") as ctx:
-        body = await view.customer_360_json(ctx, customer_id)
-    data: dict[str, Any] = orjson.loads(body)
+        data: dict[str, Any] = orjson.loads(await view.customer_360_json(ctx, customer_id))
+        await names.name_offerings(ctx, data["orders"])
     return data
 
 

@@ -19,6 +19,7 @@ from telcrm.customer import view
 from telcrm.kit import live
 from telcrm.kit.auth import CUSTOMER, Caller
 from telcrm.kit.errors import Forbidden, NotFound
+from telcrm.web import names
 from telcrm.web.deps import reading, web_caller
 from telcrm.web.desk import sse
 from telcrm.web.i18n import gettext_ as _
@@ -184,8 +185,9 @@ def for_customer(data: Doc) -> Doc:
 
 async def my_view(request: Request, caller: Caller) -> Doc:
     async with reading(request, caller, "web") as ctx:
-        body = await view.customer_360_json(ctx, str(caller.customer_id))
-    return for_customer(orjson.loads(body))
+        data = orjson.loads(await view.customer_360_json(ctx, str(caller.customer_id)))
+        await names.name_offerings(ctx, data["orders"])
+    return for_customer(data)
 
 
 def missing(request: Request) -> Response:

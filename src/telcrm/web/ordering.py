@@ -27,6 +27,7 @@ from telcrm.kit.query import ListQuery
 from telcrm.ordering import pricing
 from telcrm.ordering import service as ordering
 from telcrm.ordering.checks import NUMBER, dicts
+from telcrm.web import names
 from telcrm.web.deps import channel_for, check_csrf, reading, transaction, web_caller
 from telcrm.web.desk import customer_view, desk_caller, sse
 from telcrm.web.i18n import gettext_ as _
@@ -482,6 +483,7 @@ async def _place(request: Request, caller: Caller, customer_id: str, where: Wher
 async def _order(request: Request, caller: Caller, order_id: str) -> tuple[Doc, list[Doc], Doc]:
     async with reading(request, caller, channel_for(caller)) as ctx:
         doc = await ordering.orders.get(ctx, order_id)  # 404 out of scope
+        await names.name_offerings(ctx, [doc])
         work = await ordering.orders.work_orders(ctx, order_id)
         quote = await pricing.quote(ctx, doc)  # at today's catalog prices
     return doc, work, price_view(quote)
