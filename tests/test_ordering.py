@@ -421,3 +421,17 @@ def test_an_external_id_taken_by_another_order_of_the_customer_is_a_409(client, 
     assert sql.value("SELECT external_id FROM product_order WHERE id = %s", second["id"]) == "EXT-B"
     r = client.patch(f"{ORDER}/{second['id']}", json={"externalId": "EXT-C"}, headers={**admin, **MERGE})
     assert r.status_code == 200 and r.json()["externalId"] == "EXT-C"
+
+
+def test_only_staff_release_a_held_order(client, admin, login, sql: Sql) -> None:
+    customer = make_customer(client, admin)
+    held = _held_order(client, admin, customer)
+    url = f"{ORDER}/{held['id']}"
+    for role, links in (("customer", {"customer_id": customer["id"]}), ("dealer", {"dealer_id": "d-1"})):
+        if role == "dealer":
+            sql.conn.execute("UPDATE product_order SET dealer_id = 'd-1' WHERE id = %s", (held["id"],))
+        r = client.patch(url, json={"state": "acknowledged"}, headers={**login(role, **links), **MERGE})
+        assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN", (role, r.text)
+        assert sql.value("SELECT state FROM product_order WHERE id = %s", held["id"]) == "held"
+    r = client.patch(url, json={"state": "acknowledged"}, headers={**login("clerk"), **MERGE})
+    assert r.status_code == 200 and r.json()["state"] == "inProgress"

@@ -254,3 +254,39 @@ def test_a_hall_customer_orders_only_for_itself(client: TestClient, admin, web_l
     # staff do not use the hall's form
     web_login(client, "agent")
     assert client.get("/hall/order").status_code == 403
+
+
+def test_staff_see_held_orders_on_the_desk_and_release_them(client: TestClient, admin, web_login, sql) -> None:
+    from tests.factories import make_customer
+    from tests.test_ordering import _held_order
+
+    customer = make_customer(client, admin)
+    held = _held_order(client, admin, customer)
+    csrf = web_login(client, "supervisor")
+    home = client.get("/desk").text
+    assert f'data-order="{held["id"]}"' in home.split('id="held-orders"')[1]
+    page = client.get(f"/desk/orders/{held['id']}").text
+    assert 'id="release-order"' in page
+    assert client.post(f"/desk/orders/{held['id']}/release", data={}, follow_redirects=False).status_code == 403
+    r = client.post(f"/desk/orders/{held['id']}/release", data={"_csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/desk/orders/{held['id']}"
+    assert sql.value("SELECT state FROM product_order WHERE id = %s", held["id"]) == "inProgress"
+    assert 'id="held-orders"' not in client.get("/desk").text  # the queue is empty again
+
+
+def test_a_dealer_sees_its_held_orders_but_cannot_release_them(client: TestClient, admin, web_login, sql) -> None:
+    from tests.factories import make_customer
+    from tests.test_ordering import _held_order
+
+    customer = make_customer(client, admin)
+    held = _held_order(client, admin, customer)
+    other = _held_order(client, admin, make_customer(client, admin))
+    sql.conn.execute("UPDATE customer SET dealer_id = 'd-9' WHERE id = %s", (customer["id"],))
+    sql.conn.execute("UPDATE product_order SET dealer_id = 'd-9' WHERE id = %s", (held["id"],))
+    csrf = web_login(client, "dealer", dealer_id="d-9")
+    home = client.get("/desk").text
+    assert held["id"] in home and other["id"] not in home
+    assert 'id="release-order"' not in client.get(f"/desk/orders/{held['id']}").text
+    r = client.post(f"/desk/orders/{held['id']}/release", data={"_csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 403
+    assert sql.value("SELECT state FROM product_order WHERE id = %s", held["id"]) == "held"

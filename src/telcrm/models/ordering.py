@@ -24,6 +24,8 @@ class ProductOrder(Document, Scoped, Base):
 
     __table_args__ = (
         Index("ix_product_order_created", "created_at", "id"),
+        # orders on hold (credit): the staff's queue (revision 0010)
+        Index("ix_product_order_held", "created_at", "id", postgresql_where=text("state = 'held'")),
         # a channel's externalId names one order of a customer: a retry gets the first (ADR 8)
         Index(
             "uq_product_order_external",

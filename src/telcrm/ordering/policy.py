@@ -15,6 +15,9 @@ DELETERS = frozenset({auth.ADMIN, auth.SUPERVISOR})
 # Only the fulfilment side (an integrated system, or an administrator) moves orders along the
 # whole TMF622 lifecycle; channels may only release a held order or cancel one not yet started.
 FULFILMENT = frozenset({auth.SYSTEM, auth.ADMIN})
+# A held order (credit) is released by the operator's staff or an integrated credit system, never
+# by the customer or a dealer it was held for.
+RELEASERS = auth.STAFF_ROLES | {auth.SYSTEM}
 
 
 def check(ctx: Context, action: str) -> None:
@@ -26,6 +29,11 @@ def check(ctx: Context, action: str) -> None:
         return
     if not ctx.caller.roles & WRITERS:
         raise Forbidden(f"your role may not {action} product orders")
+
+
+def check_release(ctx: Context) -> None:
+    if not ctx.caller.roles & RELEASERS:
+        raise Forbidden("only the operator's staff release a held order", field="state")
 
 
 def check_provisioning(ctx: Context) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
+from telcrm.kit.query import ListQuery
 from telcrm.models import CancelProductOrder, ProductOrder, WorkOrder
 from telcrm.ordering import checks, fulfilment, policy, pricing, repository
 from telcrm.ordering.checks import Verdict
@@ -154,6 +155,12 @@ class OrderService(DocumentService[ProductOrder]):
 
     async def authorize(self, ctx: Context, action: str, row: ProductOrder | None, doc: Doc | None) -> None:
         policy.check(ctx, action)
+
+    async def held(self, ctx: Context, limit: int) -> tuple[list[Doc], int]:
+        """Orders on hold (credit) in the caller's scope, oldest first: the staff's queue to settle."""
+        await self.authorize(ctx, "list", None, None)
+        rows, total = await self.store.list(ctx, ListQuery(limit=limit), extra=[ProductOrder.state == "held"])
+        return [r.body for r in rows], total
 
     async def free_numbers(
         self, ctx: Context, prefix: str, limit: int, kind: str | None = None
@@ -313,6 +320,8 @@ class OrderService(DocumentService[ProductOrder]):
         # fulfilment moves orders through the rest of the lifecycle (ADR 9); by hand, only these
         if new not in CHANNEL_TRANSITIONS.get(old, set()):
             raise InvalidTransition(f"an order cannot go from {old} to {new}", field="state")
+        if old == "held" and new == "acknowledged":
+            policy.check_release(ctx)
 
     async def before_delete(self, ctx: Context, row: ProductOrder) -> None:
         if row.state in NOT_DELETABLE:

@@ -18,6 +18,7 @@ from telcrm.kit import live
 from telcrm.kit.auth import STAFF_ROLES, Caller
 from telcrm.kit.errors import Forbidden, Unauthenticated
 from telcrm.kit.query import ListQuery
+from telcrm.ordering import service as ordering
 from telcrm.search import service as search
 from telcrm.web import i18n, names
 from telcrm.web.deps import (
@@ -145,12 +146,16 @@ async def choose_language(code: str, request: Request, back: str | None = None) 
 async def desk_home(request: Request, caller: Caller = Depends(desk_caller)) -> Response:
     portfolio: list[dict[str, Any]] = []
     total = 0
-    if not caller.scope.everything:  # an account manager's portfolio, a dealer's customers
-        async with reading(request, caller, "web") as ctx:
+    async with reading(request, caller, "web") as ctx:
+        if not caller.scope.everything:  # an account manager's portfolio, a dealer's customers
             portfolio, total = await customers.customers.list(
                 ctx, ListQuery(offset=0, limit=50, sort=[(("name",), False)])
             )
-    return render(request, "desk/home.html", portfolio=portfolio, portfolio_total=total, q="")
+        held, held_total = await ordering.orders.held(ctx, 20)
+        await names.name_offerings(ctx, held)
+    return render(
+        request, "desk/home.html", portfolio=portfolio, portfolio_total=total, held=held, held_total=held_total, q=""
+    )
 
 
 @router.get("/desk/search")

@@ -27,6 +27,7 @@ from telcrm.kit.query import ListQuery
 from telcrm.ordering import pricing
 from telcrm.ordering import service as ordering
 from telcrm.ordering.checks import NUMBER, dicts
+from telcrm.ordering.policy import RELEASERS
 from telcrm.web import names
 from telcrm.web.deps import channel_for, check_csrf, reading, transaction, web_caller
 from telcrm.web.desk import customer_view, desk_caller, sse
@@ -520,6 +521,7 @@ async def _order_page(
         work=sorted(work, key=lambda w: (_item_key(w["productOrderItemId"]), w["sequence"] or 0)),
         customer_id=customer_id,
         cancellable=doc.get("state") in CANCELLABLE,
+        releasable=doc.get("state") == "held" and bool(caller.roles & RELEASERS),
         price=price,
         error=error,
     )
@@ -617,6 +619,21 @@ DESK_ORDERS = Where(DESK_LAYOUT, "", "/desk/orders", "/desk")
 @router.get("/desk/orders/{order_id}")
 async def desk_order(order_id: str, request: Request, caller: Caller = Depends(desk_caller)) -> Response:
     return await _order_page(request, caller, order_id, DESK_ORDERS)
+
+
+@router.post("/desk/orders/{order_id}/release")
+async def desk_release(order_id: str, request: Request, caller: Caller = Depends(desk_caller)) -> Response:
+    """A held order (credit) released by staff: it goes into fulfilment at once."""
+    form = await request.form()
+    check_csrf(request, form.get("_csrf"))
+    try:
+        async with transaction(request, caller, channel_for(caller)) as ctx:
+            await ordering.orders.patch(ctx, order_id, {"state": "acknowledged"})
+    except (Conflict, Forbidden) as refusal:
+        return await _order_page(request, caller, order_id, DESK_ORDERS, error=refusal, status=refusal.status)
+    if is_htmx(request):
+        return await _order_page(request, caller, order_id, DESK_ORDERS)
+    return RedirectResponse(DESK_ORDERS.order_url(order_id), status_code=303)
 
 
 @router.get("/desk/orders/{order_id}/live")
