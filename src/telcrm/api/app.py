@@ -37,6 +37,7 @@ from telcrm.kit.db import Database
 from telcrm.kit.embedded import resolve_database_url
 from telcrm.kit.errors import DomainError, ValidationFailed
 from telcrm.kit.settings import Settings, get_settings
+from telcrm.worker.catalog_jobs import CatalogJobRunner
 from telcrm.worker.dispatcher import Dispatcher
 from telcrm.worker.provisioning import WorkOrderSender
 
@@ -108,6 +109,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 resend_after=settings.work_order_resend_seconds,
             )
             sending = asyncio.create_task(sender.run_forever())
+            # TMF620 import and export jobs, run after the request that created them commits (ADR 14)
+            running_jobs = asyncio.create_task(
+                CatalogJobRunner(app.state.db, interval=settings.sweeper_interval_seconds).run_forever()
+            )
         # Everything allocated at start-up lives as long as the process: keep it out of the
         # collector's way, so full collections stay short and rare (request latency tails).
         gc.collect()
@@ -120,7 +125,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
             if task is not None:
-                for running in (task, sending):
+                for running in (task, sending, running_jobs):
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await running

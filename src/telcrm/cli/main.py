@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +30,10 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(db_app, name="db")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(identity_app, name="identity")
+catalog_app = typer.Typer(
+    help="The product catalog (TMF620): import and export JSON files, as importJob/exportJob do", no_args_is_help=True
+)
+app.add_typer(catalog_app, name="catalog")
 console = Console(soft_wrap=True)
 SIM_PORT = 8100
 
@@ -461,6 +466,66 @@ def identity_report(
             f" -> precision ~{est['precision']:.4f}; expected missed links {est['expectedMissedLinks']:.1f}"
             f" -> recall ~{est['recall']:.4f} (model estimates, not ground truth)"
         )
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="A JSON array of catalog documents, as an export writes them")],
+    path: Annotated[str, typer.Option(help="Accept only this collection, e.g. productOffering")] = "",
+) -> None:
+    """Import catalog documents in one transaction: new ids are created, documents held with the same
+    content skipped, others changed through the catalog's rules; any invalid document changes nothing."""
+    from telcrm.catalog import jobs
+    from telcrm.kit.db import Database
+    from telcrm.kit.errors import DomainError
+    from telcrm.worker.catalog_jobs import import_file
+
+    url = _database_url()
+    _migrate(url)
+
+    async def run() -> dict[str, int]:
+        db = Database(url, pool_size=1)
+        try:
+            return await import_file(db, file, only=jobs.collection(path))
+        finally:
+            await db.dispose()
+
+    try:
+        counts = asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{jobs.error_log(exc)}[/red]; nothing was imported")
+        raise typer.Exit(2) from None
+    console.print(f"{file}: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged")
+
+
+@catalog_app.command("export")
+def catalog_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the JSON array (replaced if it exists)")],
+    path: Annotated[str, typer.Option(help="Only this collection, e.g. productOffering; empty: everything")] = "",
+    query: Annotated[str, typer.Option(help="A TMF filter, e.g. lifecycleStatus=active")] = "",
+) -> None:
+    """Write catalog documents as the GET endpoints return them (without href), dependencies first."""
+    from telcrm.catalog import jobs
+    from telcrm.kit.db import Database
+    from telcrm.kit.errors import DomainError
+    from telcrm.worker.catalog_jobs import export_file
+
+    url = _database_url()
+    _migrate(url)
+
+    async def run() -> int:
+        db = Database(url, pool_size=1)
+        try:
+            return await export_file(db, file, only=jobs.collection(path), query=query)
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{jobs.error_log(exc)}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"{file}: {count} catalog documents")
 
 
 @db_app.command("stop")

@@ -42,6 +42,8 @@ class _Signal:
 delivery_signal = _Signal()
 # Wakes the work-order sender (order fulfilment, ADR 9) after a commit that made work orders due.
 work_order_signal = _Signal()
+# Wakes the catalog job runner (ADR 14) after a commit that created an import or export job.
+job_signal = _Signal()
 
 
 def parse_hub_query(query: str | None) -> list[tuple[str, set[str]]]:

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # Seconds an authenticated token stays cached in-process (revocation delay).
     auth_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # The only directory TMF620 import and export jobs read and write (ADR 14); unset: <data_dir>/jobs.
+    job_dir: Path | None = None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
             if self.base_url.startswith("http://127.0.0.1"):
                 raise ValueError("production needs TELCRM_BASE_URL set to the public address")
         return self
+
+    @property
+    def jobs_dir(self) -> Path:
+        return (self.job_dir or self.data_dir / "jobs").absolute()
 
     @property
     def is_embedded(self) -> bool:

@@ -3,7 +3,7 @@
 from telcrm.models.account import Account, ReferenceItem
 from telcrm.models.audit import AuditEntry
 from telcrm.models.base import Base
-from telcrm.models.catalog import CatalogItem
+from telcrm.models.catalog import CatalogItem, CatalogJob
 from telcrm.models.customer import Customer, CustomerUser
 from telcrm.models.identity import AccessToken, Principal
 from telcrm.models.inventory import Product
@@ -32,6 +32,7 @@ __all__ = [
     "Base",
     "CancelProductOrder",
     "CatalogItem",
+    "CatalogJob",
     "Customer",
     "CustomerUser",
     "Delivery",

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Index, String
+from sqlalchemy import DateTime, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telcrm.models.base import Base, Document
@@ -26,3 +27,18 @@ class CatalogItem(Document, Base):
         Index("ix_catalog_item_kind_created", "kind", "created_at"),
         Index("ix_catalog_item_kind_status", "kind", "lifecycle_status"),
     )
+
+
+class CatalogJob(Document, Base):
+    """A TMF620 importJob or exportJob (ADR 14): its document, what it reads or writes, who asked.
+    ``status`` is the spec's JobStateType (``Not Started``, ``Running``, ``Succeeded``, ``Failed``)."""
+
+    __tablename__ = "catalog_job"
+    kind: Mapped[str] = mapped_column(String(20))  # ImportJob | ExportJob
+    status: Mapped[str] = mapped_column(String(20))
+    file_path: Mapped[str] = mapped_column(Text)
+    # The caller who created it ({id, kind, name, roles}): the job runs as them.
+    requested_by: Mapped[dict[str, Any]]
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_catalog_job_status_created", "status", "created_at"),)
