@@ -24,14 +24,20 @@ from telcrm.models import Delivery, HubSubscription, OutboxEvent
 
 
 class _Signal:
-    """Wakes the in-process dispatcher; set from after-commit hooks."""
+    """Wakes the in-process dispatcher; set from after-commit hooks.
+
+    An asyncio event belongs to the loop that first waits on it: a new loop in the same process
+    (an app started again, as the tests do) gets an event of its own."""
 
     def __init__(self) -> None:
         self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def event(self) -> asyncio.Event:
-        if self._event is None:
+        loop = asyncio.get_running_loop()
+        if self._event is None or self._loop is not loop:
             self._event = asyncio.Event()
+            self._loop = loop
         return self._event
 
     def notify(self) -> None:
