@@ -271,7 +271,7 @@ def test_suspending_needs_a_reason_and_terminating_is_not_for_clerks(client: Tes
         f"/desk/customers/{customer_id}/edit",
         data={**base, "_csrf": csrf, "status": "terminated", "status_reason": "销户"},
     )
-    assert r.status_code == 409 and "active users" in (_field_error(r.text, "status") or "")
+    assert r.status_code == 409 and "在用用户" in (_field_error(r.text, "status") or "")
 
 
 def test_a_dealers_new_customer_is_its_own(client: TestClient, web_login, sql: Sql) -> None:

@@ -55,3 +55,16 @@ def test_the_running_translation_follows_the_chosen_language() -> None:
         assert i18n.ngettext_("%(num)d customer", "%(num)d customers", 3) == "3 customers"
     finally:
         i18n.current.reset(token)
+
+
+def test_the_domains_fixed_messages_are_shown_translated() -> None:
+    messages = {m.id for m in catalogs.extract() if m.id}
+    assert "the check digit does not match (GB 11643)" in messages  # found in the party package
+    token = i18n.current.set("zh_Hans")
+    try:
+        assert i18n.domain_message("the check digit does not match (GB 11643)") == "校验码不符（GB 11643）"
+        assert i18n.domain_message("order 42 is not yours") == "order 42 is not yours"  # built at run time
+        i18n.current.set("en")
+        assert i18n.domain_message("name is required") == "name is required"
+    finally:
+        i18n.current.reset(token)

@@ -27,6 +27,19 @@ KEYWORDS = {"_": None, "gettext_": None, "gettext": None, "ngettext_": (1, 2), "
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
 HANT_OVERRIDES: dict[str, str] = {"Sign out": "登出"}
+# The domain's own messages (the fixed ones: ``raise ValidationFailed("...")``), which the screens
+# show translated (``i18n.domain_message``); messages built at run time stay as written.
+DOMAIN = WEB.parent
+DOMAIN_PACKAGES = (
+    "kit", "party", "customer", "account", "catalog", "inventory", "ordering", "identity", "search",
+    "notification", "resolution",
+)  # fmt: skip
+DOMAIN_KEYWORDS: dict[str, None] = dict.fromkeys(
+    (
+        "ValidationFailed", "Conflict", "InvalidTransition", "Forbidden", "NotFound", "WrongReference",
+        "Unauthenticated", "InvalidIdentification",
+    )
+)  # fmt: skip
 
 
 def extract() -> Catalog:
@@ -35,6 +48,11 @@ def extract() -> Catalog:
         WEB, METHODS, OPTIONS, KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True
     ):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    for package in DOMAIN_PACKAGES:
+        for filename, lineno, message, comments, _context in extract_from_dir(
+            DOMAIN / package, [("**.py", "python")], {}, DOMAIN_KEYWORDS
+        ):
+            template.add(message, None, [(f"../{package}/{filename}", lineno)], auto_comments=comments)
     return template
 
 

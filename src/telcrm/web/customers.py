@@ -25,6 +25,7 @@ from telcrm.kit.errors import DomainError, Forbidden, ValidationFailed
 from telcrm.party import service as parties
 from telcrm.party.identification import InvalidIdentification, is_resident_id_type, normalise_resident_id
 from telcrm.resolution import duplicates
+from telcrm.web import i18n
 from telcrm.web.deps import channel_for, check_csrf, transaction
 from telcrm.web.desk import customer_view, desk_caller
 from telcrm.web.i18n import gettext_ as _
@@ -78,7 +79,9 @@ def fields(mapping: Callable[[str], str | None]) -> Iterator[None]:
 
 def readable(exc: DomainError) -> str:
     """The service's message without the document path it starts with (the form shows where)."""
-    message = exc.message
+    message = i18n.domain_message(exc.message)
+    if message != exc.message:  # translated: a whole sentence of its own
+        return message
     if exc.field and message.startswith(exc.field):
         rest = message[len(exc.field) :].lstrip(": ")
         message = f"This {rest}" if rest.startswith("is ") else rest or message

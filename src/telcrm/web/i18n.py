@@ -65,6 +65,12 @@ def gettext_(message: str, **params: Any) -> str:
     return text % params if params else text
 
 
+def domain_message(message: str) -> str:
+    """A message of the domain services in the reader's language, where it is a fixed one
+    (``telcrm.web.catalogs`` extracts those); a message built at run time stays as written."""
+    return catalog(current.get()).gettext(message) if message else message
+
+
 def ngettext_(singular: str, plural: str, n: int, **params: Any) -> str:
     text = catalog(current.get()).ngettext(singular, plural, n)
     return text % {"num": n, **params}

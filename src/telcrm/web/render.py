@@ -40,6 +40,7 @@ def _environment() -> Environment:
     env.filters["number"] = i18n.number
     env.filters["when"] = i18n.when
     env.globals["LOCALES"] = i18n.LOCALES
+    env.globals["domain_message"] = i18n.domain_message
     env.globals["HTMX"] = HTMX
     env.globals["HTMX_SSE"] = HTMX_SSE
     return env
