@@ -290,3 +290,19 @@ def test_a_dealer_sees_its_held_orders_but_cannot_release_them(client: TestClien
     r = client.post(f"/desk/orders/{held['id']}/release", data={"_csrf": csrf}, follow_redirects=False)
     assert r.status_code == 403
     assert sql.value("SELECT state FROM product_order WHERE id = %s", held["id"]) == "held"
+
+
+def test_the_form_offers_only_what_the_customer_may_buy(client: TestClient, admin, web_login) -> None:
+    from tests.factories import make_customer
+    from tests.test_ordering import offering
+
+    customer = make_customer(client, admin)  # an individual
+    open_to_all = offering(client, admin, name="宽带 100M 全员")
+    for_groups = offering(client, admin, name="企业专线 集团", marketSegment=[{"id": "group"}])
+    elsewhere = offering(client, admin, name="海南 专享", place=[{"id": "海南省", "name": "海南省"}])
+    web_login(client, "clerk")
+    for path in (f"/desk/customers/{customer['id']}/order", f"/desk/customers/{customer['id']}/order/offerings"):
+        page = client.get(path).text
+        assert f'data-offering="{open_to_all["id"]}"' in page
+        assert f'data-offering="{for_groups["id"]}"' not in page
+        assert f'data-offering="{elsewhere["id"]}"' not in page

@@ -92,11 +92,16 @@ def _sellable(doc: Doc) -> bool:
     return doc.get("lifecycleStatus") == "active" and doc.get("isSellable") is not False
 
 
-async def _catalog(ctx: Any) -> tuple[list[Doc], list[Doc]]:
-    """Active categories and active, sellable offerings (catalog list pages are cached)."""
+async def _catalog(ctx: Any, customer_id: str) -> tuple[list[Doc], list[Doc]]:
+    """Active categories and the offerings this customer may buy today: active, sellable, and
+    eligible for its category and province by the rule capture applies (catalog list pages are
+    cached; the customer's facts are one statement)."""
     cats, _total = await catalog.categories.list(ctx, ListQuery(offset=0, limit=200))
     offers, _total = await catalog.offerings.list(ctx, ListQuery(offset=0, limit=1000))
     categories = [c for c in cats if c.get("lifecycleStatus") == "active"]
+    facts = await customers.order_facts(ctx, customer_id)
+    if facts is not None:
+        offers = [o for o in offers if catalog.eligible(o, facts["category"], facts["province"])[0]]
     return categories, [o for o in offers if _sellable(o)]
 
 
@@ -333,7 +338,7 @@ async def _form_page(
 ) -> Response:
     view = await customer_view(request, caller, customer_id)  # 404 when out of the caller's scope
     async with reading(request, caller, channel_for(caller)) as ctx:
-        categories, offers = await _catalog(ctx)
+        categories, offers = await _catalog(ctx, customer_id)
         monthly = await _monthly(ctx, offers)
         chosen = await choice(ctx, offering_id)
         body = order_body(form or FormData(), customer_id, chosen)
@@ -362,9 +367,11 @@ async def _form_page(
     )
 
 
-async def _offerings_part(request: Request, caller: Caller, where: Where, category: str | None) -> Response:
+async def _offerings_part(
+    request: Request, caller: Caller, where: Where, customer_id: str, category: str | None
+) -> Response:
     async with reading(request, caller, channel_for(caller)) as ctx:
-        categories, offers = await _catalog(ctx)
+        categories, offers = await _catalog(ctx, customer_id)
         monthly = await _monthly(ctx, offers)
     return render(
         request,
@@ -577,7 +584,7 @@ async def desk_offerings(
     category: str | None = Query(None, max_length=100),
     caller: Caller = Depends(desk_caller),
 ) -> Response:
-    return await _offerings_part(request, caller, desk_where(customer_id), category or None)
+    return await _offerings_part(request, caller, desk_where(customer_id), customer_id, category or None)
 
 
 @router.get("/desk/customers/{customer_id}/order/options")
@@ -663,7 +670,7 @@ async def hall_form(
 async def hall_offerings(
     request: Request, category: str | None = Query(None, max_length=100), caller: Caller = Depends(hall_caller)
 ) -> Response:
-    return await _offerings_part(request, caller, HALL, category or None)
+    return await _offerings_part(request, caller, HALL, hall_customer(caller), category or None)
 
 
 @router.get("/hall/order/options")
