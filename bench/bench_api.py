@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -24,6 +25,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -90,6 +92,24 @@ def wait_healthy(port: int, timeout: float = 60) -> None:
     raise SystemExit("server did not become healthy")
 
 
+@contextlib.contextmanager
+def served(url: str, port: int, workers: int) -> Iterator[None]:
+    """`telcrm serve` on ``url`` (no dispatcher) for the block, once it answers /health."""
+    env = {**os.environ, "TELCRM_DATABASE_URL": url, "TELCRM_RUN_DISPATCHER": "false"}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/telcrm"), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_healthy(port)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def run_wrk(port: int, paths: list[str], key: str, duration: int, connections: int, threads: int) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         lua = Path(tmp) / "paths.lua"
@@ -140,15 +160,7 @@ def main() -> None:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         customers = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
     api_key = asyncio.run(make_key(url))
-    env = {**os.environ, "TELCRM_DATABASE_URL": url, "TELCRM_RUN_DISPATCHER": "false"}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/telcrm"), "serve", "--port", str(args.port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_healthy(args.port)
+    with served(url, args.port, args.workers):
         q = urllib.parse.quote
         scenarios = [
             ("customer 360", [f"/api/customers/{i}/360" for i in keys["360"]], args.connections),
@@ -171,9 +183,6 @@ def main() -> None:
             print(f"{name:<24}{conns:>6}{f['rps']:>10}{f['p50']:>10}{f['p90']:>10}{f['p99']:>10}{f['non2xx']:>9}")
             if f["socket_errors"] != "none":
                 print(f"   socket errors: {f['socket_errors']}")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import shutil
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import sample, wait_healthy  # noqa: E402
+from bench_api import sample, served  # noqa: E402
 
 from telcrm.kit.db import Database  # noqa: E402
 from telcrm.kit.embedded import resolve_database_url  # noqa: E402
@@ -145,15 +144,7 @@ def main() -> None:
         customers = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
     token, csrf = asyncio.run(session_token(url))
     cookie = f"Cookie: telcrm_session={token}"
-    env = {**os.environ, "TELCRM_DATABASE_URL": url, "TELCRM_RUN_DISPATCHER": "false"}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/telcrm"), "serve", "--port", str(args.port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_healthy(args.port)
+    with served(url, args.port, args.workers):
         q = urllib.parse.quote
         htmx = "HX-Request: true"
         scenarios: list[tuple[str, list[str], list[str], str]] = [
@@ -176,9 +167,6 @@ def main() -> None:
                 random.shuffle(lines)
                 f = run_wrk(args.port, lines, headers, args.duration, conns, method)
                 print(f"{name:<22}{conns:>6}{f['rps']:>10}{f['p50']:>10}{f['p95']:>10}{f['p99']:>10}{f['non2xx']:>9}")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from telcrm.api.deps import current_caller, reading, settings, transaction
-from telcrm.api.tmf.mechanics import json_response, parse_fields, project, read_object
-from telcrm.api.tmf.resource import TmfApi, _error_responses
+from telcrm.api.deps import current_caller, settings, transaction
+from telcrm.api.tmf.mechanics import json_response, project, read_object
+from telcrm.api.tmf.resource import ResourceService, TmfApi, _error_responses, add_resource
 from telcrm.catalog import jobs
 from telcrm.kit.auth import Caller
 from telcrm.kit.errors import ValidationFailed
-from telcrm.kit.query import parse_list_query
 
 Doc = dict[str, Any]
 
@@ -24,37 +23,16 @@ def add_jobs(api: TmfApi) -> None:
 
 
 def _add(api: TmfApi, path: str, service: jobs.JobService) -> None:
+    """List, retrieve and delete are any resource's (``add_resource``); create is the job's own:
+    it is always new (201), names its file in the job directory, and an export may leave out
+    ``url``."""
     spec, router, type_name = api.spec, api.router, service.type_name
     schema = f"{type_name}_Create"
+    # a job service has no patch and its create takes the job directory: only these three are used
+    add_resource(api, path, type_name, cast(ResourceService, service), frozenset({"list", "retrieve", "delete"}))
 
     def render(request: Request, doc: Doc, fields: set[str] | None = None) -> Doc:
         return project({"href": api.href(request, path, doc["id"]), **doc}, fields)
-
-    @router.get(
-        f"/{path}",
-        name=f"list{type_name}",
-        summary=f"List or find {type_name} objects",
-        responses={
-            200: {"content": {"application/json": {"schema": {"type": "array", "items": spec.ref(type_name)}}}},
-            **_error_responses(spec, 400, 401, 403),
-        },
-    )
-    async def list_jobs(
-        request: Request,
-        caller: Caller = Depends(current_caller),
-        fields: str | None = Query(None, description="Comma-separated attributes to return"),
-        offset: int | None = Query(None, ge=0, description="First item to return"),
-        limit: int | None = Query(None, ge=0, le=1000, description="Items per page"),
-    ) -> Response:
-        cfg = settings(request)
-        query = parse_list_query(
-            list(request.query_params.multi_items()), default_limit=cfg.default_page_size, max_limit=cfg.max_page_size
-        )
-        selected = parse_fields(fields)
-        async with reading(request, caller) as ctx:
-            docs, total = await service.list(ctx, query)
-        items = [render(request, d, selected) for d in docs]
-        return json_response(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
 
     @router.post(
         f"/{path}",
@@ -80,35 +58,3 @@ def _add(api: TmfApi, path: str, service: jobs.JobService) -> None:
             doc = await service.create(ctx, data, settings(request).jobs_dir)
         out = render(request, doc)
         return json_response(out, status=201, headers={"Location": out["href"]})
-
-    @router.get(
-        f"/{path}/{{id}}",
-        name=f"retrieve{type_name}",
-        summary=f"Retrieve a {type_name} by id",
-        responses={
-            200: {"content": {"application/json": {"schema": spec.ref(type_name)}}},
-            **_error_responses(spec, 400, 401, 403, 404),
-        },
-    )
-    async def get_job(
-        id: str,
-        request: Request,
-        caller: Caller = Depends(current_caller),
-        fields: str | None = Query(None, description="Comma-separated attributes to return"),
-    ) -> Response:
-        selected = parse_fields(fields)
-        async with reading(request, caller) as ctx:
-            doc = await service.get(ctx, id)
-        return json_response(render(request, doc, selected))
-
-    @router.delete(
-        f"/{path}/{{id}}",
-        name=f"delete{type_name}",
-        summary=f"Delete a {type_name} (its record; not the file)",
-        status_code=204,
-        responses=_error_responses(spec, 400, 401, 403, 404, 409),
-    )
-    async def delete_job(id: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
-        async with transaction(request, caller) as ctx:
-            await service.delete(ctx, id)
-        return Response(status_code=204)
