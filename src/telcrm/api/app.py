@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 batch=settings.work_order_batch,
                 interval=settings.sweeper_interval_seconds,
                 resend_after=settings.work_order_resend_seconds,
+                linger=settings.work_order_linger_seconds,
             )
             sending = asyncio.create_task(sender.run_forever())
             # TMF620 import and export jobs, run after the request that created them commits (ADR 14)

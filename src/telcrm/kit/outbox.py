@@ -48,6 +48,9 @@ class _Signal:
 delivery_signal = _Signal()
 # Wakes the work-order sender (order fulfilment, ADR 9) after a commit that made work orders due.
 work_order_signal = _Signal()
+# Also set after a commit that withdrew work orders provisioning already has: the sender then
+# tells provisioning in its next round (otherwise it looks for them only every sweep interval).
+withdraw_signal = _Signal()
 # Wakes the catalog job runner (ADR 14) after a commit that created an import or export job.
 job_signal = _Signal()
 

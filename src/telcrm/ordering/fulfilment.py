@@ -28,7 +28,7 @@ from telcrm.kit import references
 from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.errors import DomainError
 from telcrm.kit.ids import new_id
-from telcrm.kit.outbox import work_order_signal
+from telcrm.kit.outbox import withdraw_signal, work_order_signal
 from telcrm.kit.settings import get_settings
 from telcrm.models import ProductOrder, WorkOrder
 from telcrm.ordering import repository
@@ -324,6 +324,7 @@ def withdraw(ctx: Context, work: list[WorkOrder], reason: str | None = None) -> 
         if reason is not None:
             wo.reason = reason
     if told:
+        ctx.uow.after_commit(withdraw_signal.notify)
         ctx.uow.after_commit(work_order_signal.notify)
 
 

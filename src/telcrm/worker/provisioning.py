@@ -22,7 +22,7 @@ import httpx
 
 from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.db import Database
-from telcrm.kit.outbox import work_order_signal
+from telcrm.kit.outbox import withdraw_signal, work_order_signal
 from telcrm.models import WorkOrder
 from telcrm.ordering import fulfilment
 from telcrm.ordering.service import orders
@@ -53,6 +53,7 @@ class WorkOrderSender:
         timeout: float = 10.0,
         interval: float = 5.0,
         resend_after: float = 600.0,
+        linger: float = 0.0,
     ) -> None:
         self.db = db
         self.url = provisioning_url.rstrip("/")
@@ -61,18 +62,27 @@ class WorkOrderSender:
         self.interval = interval
         self.resend_after = timedelta(seconds=resend_after)
         self.client = httpx.AsyncClient(timeout=timeout)
+        self.linger = linger
         self._swept = 0.0
+        self._withdrawals: asyncio.Event | None = None
 
     async def run_forever(self) -> None:
-        await run_rounds(work_order_signal.event(), self._round, self.interval)
+        self._withdrawals = withdraw_signal.event()
+        await run_rounds(work_order_signal.event(), self._round, self.interval, self.linger)
 
     async def _round(self) -> None:
         while await self.send_due() == self.batch:
             pass
-        while await self.withdraw_due() == self.batch:
-            pass
         now = asyncio.get_running_loop().time()
-        if now - self._swept >= self.interval:
+        sweep = now - self._swept >= self.interval
+        # withdrawals are rare: looked for when a commit of this process made one, and at each sweep
+        # (one made by another process, or left by a failed round)
+        if sweep or self._withdrawals is None or self._withdrawals.is_set():
+            if self._withdrawals is not None:
+                self._withdrawals.clear()
+            while await self.withdraw_due() == self.batch:
+                pass
+        if sweep:
             self._swept = now
             await self.sweep()
 
