@@ -101,6 +101,10 @@ class DocumentService(Generic[M]):
     state_attr: str | None = "status"
     events: frozenset[str] = frozenset({"Create", "AttributeValueChange", "StateChange", "Delete"})
     audit_type: str = ""
+    # True: ``create`` leaves the new row to the session's next flush, so that steps of the same
+    # transaction that move it on (an order going straight into fulfilment) write it once. The
+    # subclass must flush before anything refers to the row; its ``after_write`` must not need it.
+    defer_insert: bool = False
 
     def __init__(self, store: DocumentStore[M]) -> None:
         self.store = store
@@ -156,7 +160,8 @@ class DocumentService(Generic[M]):
             columns.setdefault("kind", self.store.kind)
         row = model(id=doc["id"], body=doc, version=1, **columns)
         ctx.uow.session.add(row)
-        await ctx.uow.flush()
+        if not self.defer_insert:
+            await ctx.uow.flush()
         await self.after_write(ctx, row, None)
         self._audit(ctx, row, "create", None, doc)
         await self._emit(ctx, "Create", row, doc)

@@ -185,11 +185,12 @@ async def start(orders: Any, ctx: Context, row: ProductOrder, *, released: bool 
                         "payload": {**payload, "task": task},
                     }
                 )
+    doc["state"] = "inProgress"
+    # first the order (at capture its first write: ordering.service defers the INSERT), then what refers to it
+    await orders.rewrite(ctx, row, doc, {"state": "inProgress"})
     await repository.insert_work_orders(ctx, work)
     if released:
         await repository.keep_numbers(ctx, row.id)
-    doc["state"] = "inProgress"
-    await orders.rewrite(ctx, row, doc, {"state": "inProgress"})
     if work:
         ctx.uow.after_commit(work_order_signal.notify)
     else:

@@ -152,6 +152,9 @@ class OrderService(DocumentService[ProductOrder]):
     audit_type = "ProductOrder"
     state_attr = "state"
     events = frozenset({"Create", "AttributeValueChange", "StateChange", "Delete"})
+    # an order that passes its checks goes into fulfilment in the capture transaction: its row is
+    # written once, already inProgress (its Create event still shows it acknowledged)
+    defer_insert = True
 
     async def authorize(self, ctx: Context, action: str, row: ProductOrder | None, doc: Doc | None) -> None:
         policy.check(ctx, action)
@@ -195,6 +198,8 @@ class OrderService(DocumentService[ProductOrder]):
         row: ProductOrder = ctx.extra.pop(ROW)
         if row.state == "acknowledged":
             await fulfilment.start(self, ctx, row)
+        else:
+            await ctx.uow.flush()
         return row.body, True
 
     async def patch(self, ctx: Context, id_: str, patch: Doc, check: Any = None) -> Doc:
