@@ -205,6 +205,43 @@ def test_an_import_changes_what_differs_through_the_catalog_rules(
     assert "ProductOffering po-x" in job["errorLog"] and "lifecycleStatus" in job["errorLog"]
 
 
+def test_an_import_sends_a_catalog_batch_event_to_each_catalog_it_touched(
+    client: TestClient, admin: Headers, sql: Sql, job_dir: Path
+) -> None:
+    price = {"id": "pop-y", "@type": "ProductOfferingPrice", "name": "Y monthly", "priceType": "oneTime"}
+    price["price"] = {"unit": "CNY", "value": 30}
+    offer = {"id": "po-y", "@type": "ProductOffering", "name": "Y", "productOfferingPrice": [{"id": "pop-y"}]}
+    top = {"id": "cat-top", "@type": "Category", "name": "Top", "subCategory": [{"id": "cat-sub"}]}
+    sub = {"id": "cat-sub", "@type": "Category", "name": "Sub", "productOffering": [{"id": "po-y"}]}
+    empty = {"id": "cat-empty", "@type": "Category", "name": "Empty"}
+    shop = {"id": "catalog-shop", "@type": "Catalog", "name": "Shop", "category": [{"id": "cat-top"}]}
+    other = {"id": "catalog-other", "@type": "Catalog", "name": "Other", "category": [{"id": "cat-empty"}]}
+
+    def batch_events() -> list[tuple[str, str, str]]:
+        return [
+            (r[0], r[1], r[2])
+            for r in sql.rows(
+                "SELECT resource_id, payload->>'correlationId', payload->'event'->'catalog'->>'name'"
+                " FROM outbox_event WHERE event_type = 'CatalogBatchEvent' ORDER BY id"
+            )
+        ]
+
+    (job_dir / "all.json").write_text(json.dumps([price, offer, top, sub, empty, shop, other]), encoding="utf-8")
+    first = finished(client, admin, IMPORT, {"url": "all.json"})
+    assert first["status"] == "Succeeded", first.get("errorLog")
+    assert first["summary"]["created"] == 7, first
+    assert sorted(batch_events()) == [("catalog-other", first["id"], "Other"), ("catalog-shop", first["id"], "Shop")]
+
+    again = finished(client, admin, IMPORT, {"url": "all.json"})  # nothing changes: no event
+    assert again["summary"]["unchanged"] == 7 and len(batch_events()) == 2
+
+    # a price changed: its offering sits in a subcategory of one catalog only, which alone is told
+    (job_dir / "price.json").write_text(json.dumps([{**price, "price": {"unit": "CNY", "value": 35}}]), "utf-8")
+    third = finished(client, admin, IMPORT, {"url": "price.json"})
+    assert third["summary"] == {"created": 0, "updated": 1, "unchanged": 0}, third
+    assert batch_events()[2:] == [("catalog-shop", third["id"], "Shop")]
+
+
 def test_a_bad_document_fails_the_job_and_leaves_nothing(
     client: TestClient, admin: Headers, sql: Sql, job_dir: Path
 ) -> None:

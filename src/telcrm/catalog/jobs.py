@@ -31,7 +31,7 @@ from telcrm.kit.auth import Caller, Context
 from telcrm.kit.documents import DocumentStore
 from telcrm.kit.errors import Conflict, DomainError, ValidationFailed
 from telcrm.kit.ids import new_id
-from telcrm.kit.outbox import job_signal
+from telcrm.kit.outbox import emit, job_signal
 from telcrm.kit.query import ListQuery, parse_list_query
 from telcrm.models import CatalogJob
 
@@ -181,9 +181,11 @@ def replacing_patch(before: Any, after: Any) -> Any:
 
 
 async def import_documents(
-    ctx: Context, docs: Any, *, only: str | None = None, check: Check | None = None
+    ctx: Context, docs: Any, *, only: str | None = None, check: Check | None = None, job_id: str | None = None
 ) -> dict[str, int]:
-    """Create, change or skip each document (see the module); returns how many of each."""
+    """Create, change or skip each document (see the module); returns how many of each. Catalogs
+    the import changed, directly or through their categories, get a CatalogBatchEvent (correlated
+    with ``job_id``)."""
     if not isinstance(docs, list):
         raise ValidationFailed("an import file is a JSON array of catalog documents", field="url")
     items: list[tuple[str, str, Doc]] = []
@@ -209,12 +211,57 @@ async def import_documents(
     items.sort(key=lambda item: ORDER.index(item[0]))
     stored = await repository.documents(ctx, list(seen))
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    changed: set[str] = set()
     for kind, id_, data in items:
         try:
-            counts[await _import_one(ctx, kind, id_, data, stored.get(id_), check)] += 1
+            outcome = await _import_one(ctx, kind, id_, data, stored.get(id_), check)
         except DomainError as exc:
             raise type(exc)(f"{kind} {id_}: {exc.message}", field=exc.field, status=exc.status) from None
+        counts[outcome] += 1
+        if outcome != "unchanged":
+            changed.add(id_)
+    if changed:
+        await batch_events(ctx, changed, job_id)
     return counts
+
+
+def _ref_ids(value: Any) -> set[str]:
+    refs = value if isinstance(value, list) else [value]
+    return {r["id"] for r in refs if isinstance(r, dict) and isinstance(r.get("id"), str)}
+
+
+async def batch_events(ctx: Context, changed: set[str], job_id: str | None) -> None:
+    """TMF620 CatalogBatchEvent, one per catalog touched by a batch of changes: the catalog itself,
+    a category it lists (or one of their subcategories), or an offering in one of those categories,
+    changed itself or through its specification or prices. Each event carries the catalog as it
+    now is, and the job as its ``correlationId``."""
+    offerings = await export_documents(ctx, only="ProductOffering")
+    touched = set(changed)
+    for offering in offerings:
+        uses = _ref_ids(offering.get("productSpecification")) | _ref_ids(offering.get("productOfferingPrice"))
+        if uses & changed:
+            touched.add(offering["id"])
+    categories = {c["id"]: c for c in await export_documents(ctx, only="Category")}
+
+    def reaches(category_id: str, seen: set[str]) -> bool:
+        if category_id in seen or category_id not in categories:
+            return category_id in touched
+        seen.add(category_id)
+        category = categories[category_id]
+        if category_id in touched or _ref_ids(category.get("productOffering")) & touched:
+            return True
+        return any(reaches(sub, seen) for sub in _ref_ids(category.get("subCategory")))
+
+    for catalog in await export_documents(ctx, only="Catalog"):
+        if catalog["id"] in touched or any(reaches(c, set()) for c in _ref_ids(catalog.get("category"))):
+            await emit(
+                ctx,
+                api=SERVICES["Catalog"].api,
+                event_type="CatalogBatchEvent",
+                resource_type="catalog",
+                resource=catalog,
+                extra={"correlationId": job_id} if job_id else None,
+            )
 
 
 async def _import_one(ctx: Context, kind: str, id_: str, data: Doc, before: Doc | None, check: Check | None) -> str:
@@ -396,7 +443,7 @@ async def execute(ctx: Context, row: CatalogJob, check: Check | None) -> None:
     only = collection(row.body.get("path"))
     if row.kind == "ImportJob":
         docs = await asyncio.to_thread(read_documents, path)
-        summary: Doc = await import_documents(ctx, docs, only=only, check=check)
+        summary: Doc = await import_documents(ctx, docs, only=only, check=check, job_id=row.id)
     else:
         docs = await export_documents(ctx, only=only, query=export_query(row.body.get("query")))
         await asyncio.to_thread(write_documents, path, docs)

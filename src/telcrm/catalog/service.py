@@ -41,7 +41,7 @@ PRICE_FIELDS = (
     "unitOfMeasure",
 )
 PARTY_KINDS = {"Individual", "Organization", "Customer", "PartyRole"}
-# TMF620 v4 defines these events (it defines none for importJob/exportJob; CatalogBatchEvent is not sent).
+# TMF620 v4 defines these events (none for importJob/exportJob); an import also sends CatalogBatchEvent (catalog.jobs).
 SPEC_EVENTS = {
     "Catalog": frozenset({"Create", "Delete"}),
     "Category": frozenset({"Create", "Delete"}),

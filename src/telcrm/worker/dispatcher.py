@@ -35,7 +35,7 @@ def envelope(event: OutboxEvent, href_for: HrefFor) -> dict[str, Any]:
         href = href_for(event.api, event.resource_type, event.resource_id)
         inner[event.resource_type] = {"href": href, **resource} if href else resource
     at = event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return {
+    out: dict[str, Any] = {
         "eventId": event.event_id,
         "eventTime": at,
         "timeOcurred": at,
@@ -44,6 +44,9 @@ def envelope(event: OutboxEvent, href_for: HrefFor) -> dict[str, Any]:
         "title": event.event_type,
         "event": inner,
     }
+    if isinstance(payload.get("correlationId"), str):
+        out["correlationId"] = payload["correlationId"]  # e.g. the import job behind a CatalogBatchEvent
+    return out
 
 
 def backoff(attempts: int) -> timedelta:
