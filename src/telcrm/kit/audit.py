@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
 
 from telcrm.kit.auth import Context
-from telcrm.models import AuditEntry
 
 BUFFER = "audit.entries"
 
@@ -51,5 +49,28 @@ def record(
     )
 
 
+_INSERT = (
+    "INSERT INTO audit_entry (principal_id, principal_name, channel, entity_type, entity_id, customer_id,"
+    " action, changes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+
+
 async def _write(ctx: Context, rows: list[dict[str, Any]]) -> None:
-    await ctx.uow.session.execute(insert(AuditEntry), rows)
+    conn = await ctx.uow.driver()
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _INSERT,
+            [
+                (
+                    r["principal_id"],
+                    r["principal_name"],
+                    r["channel"],
+                    r["entity_type"],
+                    r["entity_id"],
+                    r["customer_id"],
+                    r["action"],
+                    orjson.dumps(r["changes"]).decode(),
+                )
+                for r in rows
+            ],
+        )

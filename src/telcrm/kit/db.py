@@ -13,12 +13,15 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,30 @@ AfterCommit = Callable[[], Awaitable[None] | None]
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+class Prebuilt:
+    """A hot statement, written with SQLAlchemy Core (names and types checked against the models)
+    and compiled once to PostgreSQL text; run on the transaction's psycopg connection with plain
+    parameters, it returns plain tuples. About a fifth of the CPU of the same statement through the
+    ORM (ADR 10). Only for statements whose rows need no ORM types (JSONB comes back parsed)."""
+
+    def __init__(self, statement: Any) -> None:
+        from sqlalchemy.dialects import postgresql
+
+        compiled = statement.compile(dialect=postgresql.dialect(paramstyle="pyformat"))
+        self.sql: str = str(compiled)
+        self.defaults: dict[str, Any] = dict(compiled.params)  # literal values the statement carries
+
+    async def all(self, uow: UnitOfWork, **params: Any) -> list[tuple[Any, ...]]:
+        conn = await uow.driver()
+        cur = await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
+        return await cur.fetchall()
+
+    async def first(self, uow: UnitOfWork, **params: Any) -> tuple[Any, ...] | None:
+        conn = await uow.driver()
+        cur = await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
+        return await cur.fetchone()
 
 
 class Database:
@@ -89,6 +116,16 @@ class UnitOfWork:
     # (e.g. the outbox's events); a savepoint that rolls back drops what it added.
     buffers: dict[str, list[Any]] = field(default_factory=dict)
     committed: bool = False
+    _driver: Any = None
+
+    async def driver(self) -> psycopg.AsyncConnection[Any]:
+        """The psycopg connection under the session: same connection, same transaction (and
+        savepoint). For the few hot statements written as plain SQL with plain tuples, which cost a
+        fifth of the CPU of an ORM statement (ADR 10); they touch no mapped object the session holds."""
+        if self._driver is None:
+            connection = await self.session.connection()
+            self._driver = (await connection.get_raw_connection()).driver_connection
+        return self._driver  # type: ignore[no-any-return]
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""

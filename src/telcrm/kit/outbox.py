@@ -14,13 +14,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 
 from telcrm.kit import cache
 from telcrm.kit.auth import Context
 from telcrm.kit.errors import ValidationFailed
 from telcrm.kit.ids import new_id
-from telcrm.models import Delivery, HubSubscription, OutboxEvent
+from telcrm.models import HubSubscription
 
 
 class _Signal:
@@ -151,16 +151,40 @@ async def _listeners(ctx: Context, api: str) -> list[Any]:
     return list(found)
 
 
+_INSERT_EVENT = (
+    "INSERT INTO outbox_event (event_id, api, event_type, resource_type, resource_id, customer_id, payload,"
+    " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+)
+# one delivery per event and listener, in the order of the events (their ids rise in insert order)
+_INSERT_DELIVERIES = (
+    "INSERT INTO delivery (event_id, subscription_id, status, attempts)"
+    " SELECT e.id, t.subscription_id, 'pending', 0"
+    " FROM unnest(%s::text[], %s::text[]) AS t(event_id, subscription_id)"
+    " JOIN outbox_event e ON e.event_id = t.event_id ORDER BY e.id, t.subscription_id"
+)
+
+
 async def _write(ctx: Context, events: list[tuple[dict[str, Any], list[str]]]) -> None:
     """The transaction's events in order, then one delivery row per event and listener."""
-    session = ctx.uow.session
-    stmt = insert(OutboxEvent).returning(OutboxEvent.id, sort_by_parameter_order=True)
-    ids = (await session.execute(stmt, [row for row, _ in events])).scalars().all()
-    deliveries = [
-        {"event_id": pk, "subscription_id": target}
-        for pk, (_, targets) in zip(ids, events, strict=True)
-        for target in targets
-    ]
-    if deliveries:
-        await session.execute(insert(Delivery), deliveries)
-        ctx.uow.after_commit(delivery_signal.notify)
+    conn = await ctx.uow.driver()
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _INSERT_EVENT,
+            [
+                (
+                    row["event_id"],
+                    row["api"],
+                    row["event_type"],
+                    row["resource_type"],
+                    row["resource_id"],
+                    row["customer_id"],
+                    orjson.dumps(row["payload"]).decode(),
+                    row["created_at"],
+                )
+                for row, _ in events
+            ],
+        )
+        pairs = [(row["event_id"], target) for row, targets in events for target in targets]
+        if pairs:
+            await cur.execute(_INSERT_DELIVERIES, ([p[0] for p in pairs], [p[1] for p in pairs]))
+            ctx.uow.after_commit(delivery_signal.notify)

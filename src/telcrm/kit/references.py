@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from telcrm.kit import cache
 from telcrm.kit.auth import Context
+from telcrm.kit.db import Prebuilt
 from telcrm.kit.errors import Forbidden, WrongReference
 from telcrm.models import Account, CatalogItem, Customer, CustomerUser, Party, PartyRole, Product, ReferenceItem
 
@@ -74,8 +75,8 @@ def _lookup(*, many: bool = False) -> Any:
     return union_all(*queries)
 
 
-LOOKUP = _lookup()
-LOOKUP_MANY = _lookup(many=True)
+LOOKUP = Prebuilt(_lookup())
+LOOKUP_MANY = Prebuilt(_lookup(many=True))
 OWNED = "references.prefetched"  # per transaction: what ``prefetch`` read
 MEMO = "references.unowned"  # per transaction: ids of catalog and reference items already resolved
 CATALOG = "catalog"  # per process (kit.cache): catalog ids resolved, dropped when the catalog changes
@@ -98,7 +99,7 @@ async def resolve(ctx: Context, id_: str) -> Resolved | None:
         memo[id_] = found = Resolved(id=id_, kind=kind, customer_id=None, dealer_id=None, manager_id=None)
         return found
     mark = None if fresh else copies.mark()
-    row = (await ctx.uow.session.execute(LOOKUP, {"ref_id": id_})).first()
+    row = await LOOKUP.first(ctx.uow, ref_id=id_)
     if row is None:
         return None
     found = Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
@@ -116,7 +117,7 @@ async def prefetch(ctx: Context, ids: Any) -> None:
     if not wanted:
         return
     prefetched: dict[str, Resolved] = ctx.extra.setdefault(OWNED, {})
-    for row in (await ctx.uow.session.execute(LOOKUP_MANY, {"ref_ids": wanted})).all():
+    for row in await LOOKUP_MANY.all(ctx.uow, ref_ids=wanted):
         prefetched[row[0]] = Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
 
 

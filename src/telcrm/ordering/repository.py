@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+import orjson
+from sqlalchemy import DateTime, String, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from telcrm.kit.auth import Context
+from telcrm.kit.db import Prebuilt
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
 
@@ -16,23 +19,53 @@ orders = DocumentStore(ProductOrder)
 cancellations = DocumentStore(CancelProductOrder)
 
 
-_SERIALIZE = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) s"
+# Capture's hot statements, prebuilt (kit.db.Prebuilt, ADR 10)
+_SERIALIZE = Prebuilt(
+    text(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+        " FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) s"
+    ).bindparams(bindparam("keys", type_=ARRAY(String)))
+)
+_WITH_KEY = Prebuilt(
+    select(ProductOrder.id).where(
+        ProductOrder.created_by == bindparam("principal_id"), ProductOrder.idempotency_key == bindparam("key")
+    )
+)
+_WITH_EXTERNAL_ID = Prebuilt(
+    select(ProductOrder.id)
+    .where(ProductOrder.customer_id == bindparam("customer_id"), ProductOrder.external_id == bindparam("external_id"))
+    .limit(1)
+)
+_RESERVE = Prebuilt(
+    update(NumberPool)
+    .where(NumberPool.number == bindparam("number"), NumberPool.status == "free")
+    .values(
+        status="reserved",
+        order_id=bindparam("order_id"),
+        item_id=bindparam("item_id"),
+        reserved_until=bindparam("until", type_=DateTime(timezone=True)),
+    )
+    .returning(NumberPool.number)
 )
 
 
 async def serialize(ctx: Context, keys: list[str]) -> None:
     """Transactions naming one of ``keys`` run one after the other (until commit or rollback)."""
     if keys:
-        await ctx.uow.session.execute(_SERIALIZE, {"keys": keys})
+        await _SERIALIZE.all(ctx.uow, keys=keys)
 
 
 async def by_idempotency_key(ctx: Context, principal_id: str, key: str) -> ProductOrder | None:
+    # most captures are first tries: a plain look-up says so before any ORM work
+    if await _WITH_KEY.first(ctx.uow, principal_id=principal_id, key=key) is None:
+        return None
     stmt = select(ProductOrder).where(ProductOrder.created_by == principal_id, ProductOrder.idempotency_key == key)
     return (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
 
 
 async def by_external_id(ctx: Context, customer_id: str, external_id: str) -> ProductOrder | None:
+    if await _WITH_EXTERNAL_ID.first(ctx.uow, customer_id=customer_id, external_id=external_id) is None:
+        return None  # none at all, so none in the caller's scope either
     stmt = (
         orders.base(ctx)
         .where(ProductOrder.customer_id == customer_id, ProductOrder.external_id == external_id)
@@ -61,18 +94,9 @@ async def number_status(ctx: Context, number: str) -> str | None:
 async def reserve_number(ctx: Context, number: str, order_id: str, item_id: str, hold: timedelta | None) -> bool:
     """Take a free number for an order item (for ``hold``, or until the order ends); False when it
     is not free (any more)."""
-    stmt = (
-        update(NumberPool)
-        .where(NumberPool.number == number, NumberPool.status == "free")
-        .values(
-            status="reserved",
-            order_id=order_id,
-            item_id=item_id,
-            reserved_until=None if hold is None else datetime.now(UTC) + hold,
-        )
-        .returning(NumberPool.number)
-    )
-    return (await ctx.uow.session.execute(stmt)).first() is not None
+    until = None if hold is None else datetime.now(UTC) + hold
+    found = await _RESERVE.first(ctx.uow, number=number, order_id=order_id, item_id=item_id, until=until)
+    return found is not None
 
 
 async def release_numbers(ctx: Context, order_id: str, item_ids: Sequence[str] | None = None) -> None:
@@ -117,9 +141,39 @@ async def expired_reservations(ctx: Context, now: datetime, limit: int) -> list[
 # ----- work orders (ADR 9) ---------------------------------------------------------------------
 
 
+_INSERT_WORK = (
+    "INSERT INTO work_order (id, order_id, item_id, root_item_id, domain, task, action, seq, status, attempt,"
+    " send_attempts, next_attempt_at, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+
+
 async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await ctx.uow.session.execute(insert(WorkOrder), rows)
+    """New work orders (plain SQL: a capture writes a few, a result batch many; ADR 10)."""
+    if not rows:
+        return
+    conn = await ctx.uow.driver()
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _INSERT_WORK,
+            [
+                (
+                    r["id"],
+                    r["order_id"],
+                    r["item_id"],
+                    r["root_item_id"],
+                    r["domain"],
+                    r["task"],
+                    r["action"],
+                    r["seq"],
+                    r["status"],
+                    r.get("attempt", 1),
+                    r.get("send_attempts", 0),
+                    r.get("next_attempt_at") or datetime.now(UTC),
+                    orjson.dumps(r["payload"]).decode(),
+                )
+                for r in rows
+            ],
+        )
 
 
 async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, str]:

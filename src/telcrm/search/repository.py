@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telcrm.kit.auth import Scope
+from telcrm.kit.db import UnitOfWork
 from telcrm.models import SearchKey
 
 
@@ -30,8 +31,15 @@ def key_rows(ref_id: str, customer_id: str | None, keys: Sequence[tuple[str, str
     ]
 
 
-async def insert_keys(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await session.execute(insert(SearchKey), rows)
+_INSERT_KEYS = "INSERT INTO search_key (kind, key, ref_id, customer_id, weight) VALUES (%s, %s, %s, %s, %s)"
+
+
+async def insert_keys(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+    conn = await uow.driver()
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _INSERT_KEYS, [(r["kind"], r["key"], r["ref_id"], r["customer_id"], r["weight"]) for r in rows]
+        )
 
 
 async def set_customer(session: AsyncSession, ref_id: str, customer_id: str | None) -> None:

@@ -79,7 +79,7 @@ async def index(
         return
     rows = repository.key_rows(ref_id, customer_id, list(keys))
     if rows:
-        ctx.uow.buffer(BUFFER, lambda pending: repository.insert_keys(ctx.uow.session, pending)).extend(rows)
+        ctx.uow.buffer(BUFFER, lambda pending: repository.insert_keys(ctx.uow, pending)).extend(rows)
 
 
 def plan(q: str) -> list[tuple[str, str, bool, int]]:
@@ -138,7 +138,7 @@ async def _write_new(ctx: Context) -> None:
     """Keys still buffered go in now, before a statement that changes keys already written."""
     pending = ctx.uow.buffers.get(BUFFER)
     if pending:
-        await repository.insert_keys(ctx.uow.session, list(pending))
+        await repository.insert_keys(ctx.uow, list(pending))
         pending.clear()
 
 
