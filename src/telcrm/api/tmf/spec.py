@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError as SchemaError
 
@@ -41,6 +42,24 @@ def _is_date(value: object) -> bool:
     return True
 
 
+def _accepts(check: Any) -> Any:
+    def accepts(value: str) -> bool:
+        try:
+            return bool(check(value))
+        except ValueError:
+            return False
+
+    return accepts
+
+
+def _any(value: str) -> bool:
+    return True
+
+
+# The same two formats for the fast validator; the others the specs use are not checked by either.
+_RS_FORMATS = {"date-time": _accepts(_is_datetime), "date": _accepts(_is_date), "uri": _any, "float": _any}
+
+
 class TmfSpec:
     """One API's Swagger 2.0 document."""
 
@@ -48,6 +67,7 @@ class TmfSpec:
         self.doc: dict[str, Any] = json.loads((SPEC_DIR / filename).read_text(encoding="utf-8"))
         self.prefix = prefix  # e.g. "TMF632" to keep definition names apart in our OpenAPI
         self._validators: dict[str, Draft4Validator] = {}
+        self._fast: dict[str, Any] = {}
 
     @property
     def definitions(self) -> dict[str, Any]:
@@ -59,6 +79,17 @@ class TmfSpec:
             self._validators[name] = Draft4Validator(schema, format_checker=_formats)
         return self._validators[name]
 
+    def fast(self, name: str) -> Any:
+        """The same definition compiled by jsonschema-rs: about a hundred times faster on a valid body,
+        so it decides "valid"; the jsonschema validator still finds and words what is wrong."""
+        if name not in self._fast:
+            schema = {"$ref": f"#/definitions/{name}", "definitions": self.definitions}
+            try:
+                self._fast[name] = jsonschema_rs.Draft4Validator(schema, formats=_RS_FORMATS, validate_formats=True)
+            except Exception:  # a definition it cannot compile: the jsonschema validator alone
+                self._fast[name] = None
+        return self._fast[name]
+
     def validate(self, name: str, instance: Any, *, partial: bool = False) -> None:
         """Raise ValidationFailed naming the first offending field.
 
@@ -66,6 +97,9 @@ class TmfSpec:
         ``required`` lists some TMF v4 ``_Update`` definitions carry do not apply to it (the
         merged document is validated against ``_Create`` afterwards).
         """
+        fast = self.fast(name)
+        if fast is not None and fast.is_valid(instance):
+            return  # valid in full, so valid as a partial too
         errors = sorted(
             (
                 e
