@@ -115,9 +115,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 CatalogJobRunner(app.state.db, interval=settings.sweeper_interval_seconds).run_forever()
             )
         # Everything allocated at start-up lives as long as the process: keep it out of the
-        # collector's way, so full collections stay short and rare (request latency tails).
+        # collector's way, so full collections stay short and rare (request latency tails). A request
+        # allocates thousands of short-lived objects, nearly all freed by reference counting: a young
+        # generation of 20,000 (not 700) spares most collections (server CPU per order -9%, ADR 10).
         gc.collect()
         gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         try:
             yield
         finally:
