@@ -49,28 +49,8 @@ def record(
     )
 
 
-_INSERT = (
-    "INSERT INTO audit_entry (principal_id, principal_name, channel, entity_type, entity_id, customer_id,"
-    " action, changes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
-)
+COLUMNS = ("principal_id", "principal_name", "channel", "entity_type", "entity_id", "customer_id", "action", "changes")
 
 
 async def _write(ctx: Context, rows: list[dict[str, Any]]) -> None:
-    conn = await ctx.uow.driver()
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            _INSERT,
-            [
-                (
-                    r["principal_id"],
-                    r["principal_name"],
-                    r["channel"],
-                    r["entity_type"],
-                    r["entity_id"],
-                    r["customer_id"],
-                    r["action"],
-                    orjson.dumps(r["changes"]).decode(),
-                )
-                for r in rows
-            ],
-        )
+    await ctx.uow.insert_rows("audit_entry", COLUMNS, rows, jsonb=("changes",))

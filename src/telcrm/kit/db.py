@@ -8,6 +8,7 @@ data is durable (event delivery, callbacks, cache invalidation) is registered wi
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +31,12 @@ AfterCommit = Callable[[], Awaitable[None] | None]
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+@functools.cache
+def _insert_sql(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...]) -> str:
+    values = ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
 
 
 class Prebuilt:
@@ -126,6 +133,17 @@ class UnitOfWork:
             connection = await self.session.connection()
             self._driver = (await connection.get_raw_connection()).driver_connection
         return self._driver  # type: ignore[no-any-return]
+
+    async def insert_rows(
+        self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, jsonb: tuple[str, ...] = ()
+    ) -> None:
+        """Insert ``rows`` (dicts with ``columns``; ``jsonb`` columns as JSON) on ``driver()``, in
+        one pipelined round trip: for the rows a transaction buffers until it commits."""
+        sql = _insert_sql(table, columns, jsonb)
+        params = [tuple(_dumps(r[c]) if c in jsonb else r[c] for c in columns) for r in rows]
+        conn = await self.driver()
+        async with conn.cursor() as cur:
+            await cur.executemany(sql, params)
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""

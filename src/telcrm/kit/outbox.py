@@ -151,9 +151,15 @@ async def _listeners(ctx: Context, api: str) -> list[Any]:
     return list(found)
 
 
-_INSERT_EVENT = (
-    "INSERT INTO outbox_event (event_id, api, event_type, resource_type, resource_id, customer_id, payload,"
-    " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+EVENT_COLUMNS = (
+    "event_id",
+    "api",
+    "event_type",
+    "resource_type",
+    "resource_id",
+    "customer_id",
+    "payload",
+    "created_at",
 )
 # one delivery per event and listener, in the order of the events (their ids rise in insert order)
 _INSERT_DELIVERIES = (
@@ -166,25 +172,9 @@ _INSERT_DELIVERIES = (
 
 async def _write(ctx: Context, events: list[tuple[dict[str, Any], list[str]]]) -> None:
     """The transaction's events in order, then one delivery row per event and listener."""
-    conn = await ctx.uow.driver()
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            _INSERT_EVENT,
-            [
-                (
-                    row["event_id"],
-                    row["api"],
-                    row["event_type"],
-                    row["resource_type"],
-                    row["resource_id"],
-                    row["customer_id"],
-                    orjson.dumps(row["payload"]).decode(),
-                    row["created_at"],
-                )
-                for row, _ in events
-            ],
-        )
-        pairs = [(row["event_id"], target) for row, targets in events for target in targets]
-        if pairs:
-            await cur.execute(_INSERT_DELIVERIES, ([p[0] for p in pairs], [p[1] for p in pairs]))
-            ctx.uow.after_commit(delivery_signal.notify)
+    await ctx.uow.insert_rows("outbox_event", EVENT_COLUMNS, [row for row, _ in events], jsonb=("payload",))
+    pairs = [(row["event_id"], target) for row, targets in events for target in targets]
+    if pairs:
+        conn = await ctx.uow.driver()
+        await conn.execute(_INSERT_DELIVERIES, ([p[0] for p in pairs], [p[1] for p in pairs]))
+        ctx.uow.after_commit(delivery_signal.notify)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import DateTime, String, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -141,39 +140,27 @@ async def expired_reservations(ctx: Context, now: datetime, limit: int) -> list[
 # ----- work orders (ADR 9) ---------------------------------------------------------------------
 
 
-_INSERT_WORK = (
-    "INSERT INTO work_order (id, order_id, item_id, root_item_id, domain, task, action, seq, status, attempt,"
-    " send_attempts, next_attempt_at, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+WORK_COLUMNS = (
+    "id",
+    "order_id",
+    "item_id",
+    "root_item_id",
+    "domain",
+    "task",
+    "action",
+    "seq",
+    "status",
+    "attempt",
+    "send_attempts",
+    "next_attempt_at",
+    "payload",
 )
 
 
 async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
     """New work orders (plain SQL: a capture writes a few, a result batch many; ADR 10)."""
-    if not rows:
-        return
-    conn = await ctx.uow.driver()
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            _INSERT_WORK,
-            [
-                (
-                    r["id"],
-                    r["order_id"],
-                    r["item_id"],
-                    r["root_item_id"],
-                    r["domain"],
-                    r["task"],
-                    r["action"],
-                    r["seq"],
-                    r["status"],
-                    r.get("attempt", 1),
-                    r.get("send_attempts", 0),
-                    r.get("next_attempt_at") or datetime.now(UTC),
-                    orjson.dumps(r["payload"]).decode(),
-                )
-                for r in rows
-            ],
-        )
+    if rows:
+        await ctx.uow.insert_rows("work_order", WORK_COLUMNS, rows, jsonb=("payload",))
 
 
 async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, str]:

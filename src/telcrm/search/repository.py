@@ -31,15 +31,11 @@ def key_rows(ref_id: str, customer_id: str | None, keys: Sequence[tuple[str, str
     ]
 
 
-_INSERT_KEYS = "INSERT INTO search_key (kind, key, ref_id, customer_id, weight) VALUES (%s, %s, %s, %s, %s)"
+KEY_COLUMNS = ("kind", "key", "ref_id", "customer_id", "weight")
 
 
 async def insert_keys(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
-    conn = await uow.driver()
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            _INSERT_KEYS, [(r["kind"], r["key"], r["ref_id"], r["customer_id"], r["weight"]) for r in rows]
-        )
+    await uow.insert_rows("search_key", KEY_COLUMNS, rows)
 
 
 async def set_customer(session: AsyncSession, ref_id: str, customer_id: str | None) -> None:
