@@ -8,6 +8,7 @@ reports results through the API, exactly as provisioning does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -670,6 +671,75 @@ def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order
     assert sql.count("work_order", "status = 'withdrawing'") == 0
     assert shop.get(failing["id"])["state"] == "failed"
     assert shop.get(cancelled["id"])["state"] == "cancelled"
+
+
+def test_the_running_sender_tells_provisioning_of_a_withdrawal_at_once_not_at_its_next_sweep(
+    client, admin, sql: Sql, database_url: str
+) -> None:
+    """The sender looks for withdrawals only when its process made one (a signal after commit) or at
+    its sweep: with an hour between sweeps, only the signal can have sent this one."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from telcrm.kit.auth import SYSTEM_CALLER, Context
+    from telcrm.ordering.service import cancellations
+    from telcrm.sim.provisioning import SimOptions
+    from telcrm.sim.provisioning import create_app as create_sim
+
+    shop = Shop(client, admin)
+    order = shop.order(add("1", product_line(client, admin, "broadband", "宽带 300M")))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sim_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_sim(SimOptions(delay=60, jitter=0)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    async def scenario(db: Database) -> dict[str, Any]:
+        sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb", interval=3600, linger=0.05)
+        running = asyncio.create_task(sender.run_forever())
+        try:
+            async with httpx.AsyncClient(base_url=sim_url) as sim:
+
+                async def stats_until(ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+                    for _ in range(400):  # only keeps a broken run from hanging
+                        stats: dict[str, Any] = (await sim.get("/stats")).json()
+                        if ready(stats):
+                            return stats
+                        await asyncio.sleep(0.05)
+                    raise AssertionError(f"gave up waiting: {stats}")
+
+                await stats_until(lambda s: s["received"] == 1)  # the first sweep sent the port task
+                async with db.unit_of_work() as uow:
+                    ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
+                    await cancellations.create(ctx, {"productOrder": {"id": order["id"]}})
+                return await stats_until(lambda s: s["withdrawn"] == 1)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            await sender.close()
+
+    try:
+        stats = _run(database_url, scenario)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert (stats["received"], stats["withdrawn"], stats["in_progress"]) == (1, 1, 0)
+    assert sql.rows("SELECT task, status FROM work_order WHERE order_id = %s ORDER BY seq", order["id"]) == [
+        ("port", "cancelled"),
+        ("appointment", "cancelled"),
+        ("activation", "cancelled"),
+    ]
+    assert shop.get(order["id"])["state"] == "cancelled"
 
 
 def test_what_provisioning_did_for_a_failed_bundle_is_undone_in_reverse_order(client, admin, login, sql: Sql) -> None:
