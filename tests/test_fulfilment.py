@@ -254,6 +254,35 @@ def test_mobile_order_is_provisioned_step_by_step_and_ends_as_a_billed_product(c
     assert product["id"] in [p["id"] for p in view["products"]]
 
 
+def test_a_product_the_inventory_refuses_fails_its_item_and_leaves_nothing_behind(
+    client, admin, login, sql: Sql
+) -> None:
+    """Between capture and completion the billing account went to another customer: the product
+    cannot be recorded, so the item fails whole (no product, event or search key; the number back
+    in the pool; what provisioning did is undone)."""
+    system = login("system")
+    shop = Shop(client, admin)
+    other = make_customer(client, admin)
+    plan = product_line(client, admin, "mobile", "5G 畅享 99", fee=99)
+    sql.conn.execute("INSERT INTO number_pool (number, kind, status) VALUES ('17700000009', 'mobile', 'free')")
+    order = shop.order(add("1", plan, "17700000009"))
+    steps = work(client, admin, order["id"])
+    report(client, system, done(steps[0], hlr="HLR-BJ-03"))
+    sql.conn.execute("UPDATE account SET customer_id = %s WHERE id = %s", (other["id"], shop.account["id"]))
+    report(client, system, done(work(client, admin, order["id"])[1], iccid="89860012345678901299"))
+
+    ended = shop.get(order["id"])
+    assert ended["state"] == "failed" and ended["productOrderItem"][0]["state"] == "failed"
+    note = next(n for n in ended["note"] if n.get("productOrderItemId") == "1")
+    assert "could not be recorded" in note["text"] and shop.account["id"] in note["text"]
+    assert sql.count("product") == 0
+    assert sql.count("outbox_event", "event_type IN ('ProductCreateEvent', 'ProductBillingStartEvent')") == 0
+    assert sql.count("search_key", "key LIKE '%17700000009%'") == 0
+    assert sql.rows("SELECT status, order_id FROM number_pool") == [("free", None)]
+    undo = [(w["task"], w["state"]) for w in work(client, admin, order["id"]) if w["action"] == "undo"]
+    assert undo == [("undo-sim", "pending"), ("undo-number", "waiting")]
+
+
 def test_temporary_failures_are_retried_and_a_final_failure_leaves_nothing_half_made(
     client, admin, login, sql: Sql
 ) -> None:

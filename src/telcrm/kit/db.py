@@ -52,6 +52,12 @@ class Prebuilt:
         self.sql: str = str(compiled)
         self.defaults: dict[str, Any] = dict(compiled.params)  # literal values the statement carries
 
+    async def run(self, uow: UnitOfWork, **params: Any) -> int:
+        """Run a statement that returns no rows; how many rows it changed."""
+        conn = await uow.driver()
+        cur = await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
+        return cur.rowcount
+
     async def all(self, uow: UnitOfWork, **params: Any) -> list[tuple[Any, ...]]:
         conn = await uow.driver()
         cur = await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]

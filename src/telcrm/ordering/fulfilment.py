@@ -399,8 +399,13 @@ async def _complete_item(
     """All work of the item is done: create or change its products, in a savepoint."""
     system = _system(ctx)
     try:
-        async with ctx.uow.savepoint():
+        if _action(root) == "add" and not dicts(root.get("productOrderItem")):
+            # one new product: the inventory's checks all come before its first write, so a refusal
+            # leaves nothing to undo and the savepoint (three statements and a flush) is not needed
             await _realise(system, row, doc, root, work)
+        else:
+            async with ctx.uow.savepoint():
+                await _realise(system, row, doc, root, work)
     except DomainError as exc:
         await _end_item(ctx, row, doc, root, work, "failed", f"the product could not be recorded: {exc.message}")
         return

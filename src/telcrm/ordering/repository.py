@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, String, bindparam, select, text, update
+from sqlalchemy import DateTime, String, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from telcrm.kit.auth import Context
@@ -106,14 +106,20 @@ async def release_numbers(ctx: Context, order_id: str, item_ids: Sequence[str] |
     await ctx.uow.session.execute(stmt.values(status="free", order_id=None, item_id=None, reserved_until=None))
 
 
+_TAKE = Prebuilt(
+    update(NumberPool)
+    .where(
+        NumberPool.order_id == bindparam("order_id"),
+        NumberPool.status == "reserved",
+        NumberPool.item_id == any_(bindparam("item_ids", type_=ARRAY(String))),
+    )
+    .values(status="taken", reserved_until=None)
+)
+
+
 async def take_numbers(ctx: Context, order_id: str, item_ids: Sequence[str]) -> None:
     """The items are fulfilled: their numbers are in service now."""
-    stmt = (
-        update(NumberPool)
-        .where(NumberPool.order_id == order_id, NumberPool.status == "reserved", NumberPool.item_id.in_(list(item_ids)))
-        .values(status="taken", reserved_until=None)
-    )
-    await ctx.uow.session.execute(stmt)
+    await _TAKE.run(ctx.uow, order_id=order_id, item_ids=list(item_ids))
 
 
 async def keep_numbers(ctx: Context, order_id: str) -> None:
