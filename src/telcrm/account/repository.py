@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from typing import Any
+
+from sqlalchemy import bindparam, select, text
 
 from telcrm.kit.auth import Context
+from telcrm.kit.db import Prebuilt
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import Account, Customer, ReferenceItem
 
 billing_accounts = DocumentStore(Account, kind="BillingAccount")
+
+# order capture reads one billing account per order: prebuilt, scope applied to the values (ADR 10)
+_BILLING_FACTS = Prebuilt(
+    select(
+        Account.id, Account.customer_id, Account.dealer_id, Account.manager_id, Account.account_type, Account.body
+    ).where(Account.id == bindparam("id"), Account.kind == "BillingAccount")
+)
+
+
+async def billing_account_facts(ctx: Context, account_id: str) -> tuple[Any, ...] | None:
+    """(id, customer_id, dealer_id, manager_id, account_type, body) of a billing account the caller may see."""
+    row = await _BILLING_FACTS.first(ctx.uow, id=account_id)
+    if row is None or not ctx.caller.scope.admits(row[1], row[2], row[3]):
+        return None
+    return row
+
+
 party_accounts = DocumentStore(Account, kind="PartyAccount")
 settlement_accounts = DocumentStore(Account, kind="SettlementAccount")
 financial_accounts = DocumentStore(Account, kind="FinancialAccount")

@@ -165,7 +165,7 @@ presentation_media = ReferenceService(repository.presentation_media, "BillPresen
 
 async def billing_account_facts(ctx: Context, account_id: str) -> dict[str, Any] | None:
     """A billing account's owner, type and body, for order capture (ADR 8); None when not held here."""
-    row = await repository.billing_accounts.find(ctx, account_id)
+    row = await repository.billing_account_facts(ctx, account_id)
     if row is None:
         return None
-    return {"id": row.id, "customer_id": row.customer_id, "account_type": row.account_type, "body": row.body}
+    return {"id": row[0], "customer_id": row[1], "account_type": row[4], "body": row[5]}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy import bindparam, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from telcrm.kit.auth import Context
+from telcrm.kit.db import Prebuilt
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import Account, Customer, CustomerUser, Party, PartyRole, Product, ProductOrder
 
@@ -26,13 +27,11 @@ _FIRST_POSTAL: Any = literal_column(
 )
 
 
-async def order_facts(ctx: Context, customer_id: str) -> Any:
-    """One row: the customer (in the caller's scope) with its party's province, or None."""
+def _order_facts() -> Prebuilt:
     postal = func.jsonb_path_query_first(Party.body, _FIRST_POSTAL, type_=JSONB)
     province = postal["characteristic"]["stateOrProvince"].astext.label("province")
-    stmt = (
-        customers.base(ctx)
-        .with_only_columns(
+    return Prebuilt(
+        select(
             Customer.id,
             Customer.name,
             Customer.status,
@@ -40,11 +39,23 @@ async def order_facts(ctx: Context, customer_id: str) -> Any:
             Customer.dealer_id,
             Customer.manager_id,
             province,
+            Customer.customer_id,
         )
         .outerjoin(Party, Party.id == Customer.party_id)
-        .where(Customer.id == customer_id)
+        .where(Customer.id == bindparam("id"))
     )
-    return (await ctx.uow.session.execute(stmt)).first()
+
+
+_ORDER_FACTS = _order_facts()  # one per order captured: prebuilt, scope applied to the values (ADR 10)
+
+
+async def order_facts(ctx: Context, customer_id: str) -> tuple[Any, ...] | None:
+    """(id, name, status, category, dealer_id, manager_id, province) of the customer, with its party's
+    province, if the caller may see it."""
+    row = await _ORDER_FACTS.first(ctx.uow, id=customer_id)
+    if row is None or not ctx.caller.scope.admits(row[7], row[4], row[5]):
+        return None
+    return row[:7]
 
 
 async def party_body(ctx: Context, party_id: str) -> dict[str, Any] | None:

@@ -285,13 +285,13 @@ async def order_facts(ctx: Context, customer_id: str) -> dict[str, Any] | None:
     row = await repository.order_facts(ctx, customer_id)
     if row is None:
         return None
-    province = row.province
+    id_, name, status, category, dealer_id, manager_id, province = row
     return {
-        "id": row.id,
-        "name": row.name,
-        "status": row.status,
-        "category": row.category,
+        "id": id_,
+        "name": name,
+        "status": status,
+        "category": category,
         "province": province if isinstance(province, str) else None,
-        "dealer_id": row.dealer_id,
-        "manager_id": row.manager_id,
+        "dealer_id": dealer_id,
+        "manager_id": manager_id,
     }
