@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -633,18 +633,39 @@ def test_orders_are_carried_to_completion_through_the_real_simulator(login, sql:
     assert sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductBillingStartEvent'") == len(made)
 
 
-def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order_is_cancelled(
-    client, admin, login, sql: Sql, database_url: str
-) -> None:
+@contextlib.contextmanager
+def slow_simulator() -> Iterator[str]:
+    """A provisioning simulator that takes a minute per work order (nothing is answered during a
+    test), served in a thread; yields its URL."""
     import socket
     import threading
     import time
 
-    import httpx
     import uvicorn
 
     from telcrm.sim.provisioning import SimOptions
     from telcrm.sim.provisioning import create_app as create_sim
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_sim(SimOptions(delay=60, jitter=0)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order_is_cancelled(
+    client, admin, login, sql: Sql, database_url: str
+) -> None:
+    import httpx
 
     system = login("system")
     shop = Shop(client, admin)
@@ -653,33 +674,23 @@ def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order
     converged = bundle(client, admin, mobile_plan, broadband)
     failing = shop.order(add("1", converged, productOrderItem=[add("1.1", mobile_plan), add("1.2", broadband)]))
     cancelled = shop.order(add("1", broadband))
-    # a provisioning simulator that takes its time: nothing is answered during the test
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sim_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_sim(SimOptions(delay=60, jitter=0)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
-    async def send(db: Database) -> int:
-        sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb")
-        try:
-            return await sender.send_due()
-        finally:
-            await sender.close()
+    with slow_simulator() as sim_url:
 
-    async def withdraw(db: Database) -> int:
-        sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb")
-        try:
-            return await sender.withdraw_due()
-        finally:
-            await sender.close()
+        def sender_round(method: str) -> Callable[[Database], Any]:
+            """One round of the sender's ``send_due`` or ``withdraw_due``, as the server runs it."""
 
-    try:
+            async def one(db: Database) -> int:
+                sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb")
+                try:
+                    return await getattr(sender, method)()  # type: ignore[no-any-return]
+                finally:
+                    await sender.close()
+
+            return one
+
+        send, withdraw = sender_round("send_due"), sender_round("withdraw_due")
+
         assert _run(database_url, send) == 3  # the first task of each part, and of the broadband order
         steps = {(w["productOrderItemId"], w["task"]): w for w in work(client, admin, failing["id"])}
         assert steps[("1.2", "port")]["state"] == "sent"
@@ -694,9 +705,6 @@ def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order
         assert _run(database_url, withdraw) == 0  # told once
         stats = httpx.get(f"{sim_url}/stats").json()
         assert (stats["withdrawn"], stats["in_progress"]) == (2, 1)  # the failed number task was done
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert sql.count("work_order", "status = 'withdrawing'") == 0
     assert shop.get(failing["id"])["state"] == "failed"
     assert shop.get(cancelled["id"])["state"] == "cancelled"
@@ -707,32 +715,15 @@ def test_the_running_sender_tells_provisioning_of_a_withdrawal_at_once_not_at_it
 ) -> None:
     """The sender looks for withdrawals only when its process made one (a signal after commit) or at
     its sweep: with an hour between sweeps, only the signal can have sent this one."""
-    import socket
-    import threading
-    import time
-
     import httpx
-    import uvicorn
 
     from telcrm.kit.auth import SYSTEM_CALLER, Context
     from telcrm.ordering.service import cancellations
-    from telcrm.sim.provisioning import SimOptions
-    from telcrm.sim.provisioning import create_app as create_sim
 
     shop = Shop(client, admin)
     order = shop.order(add("1", product_line(client, admin, "broadband", "宽带 300M")))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sim_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_sim(SimOptions(delay=60, jitter=0)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
-    async def scenario(db: Database) -> dict[str, Any]:
+    async def scenario(db: Database, sim_url: str) -> dict[str, Any]:
         sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb", interval=3600, linger=0.05)
         running = asyncio.create_task(sender.run_forever())
         try:
@@ -757,11 +748,8 @@ def test_the_running_sender_tells_provisioning_of_a_withdrawal_at_once_not_at_it
                 await running
             await sender.close()
 
-    try:
-        stats = _run(database_url, scenario)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with slow_simulator() as sim_url:
+        stats = _run(database_url, lambda db: scenario(db, sim_url))
     assert (stats["received"], stats["withdrawn"], stats["in_progress"]) == (1, 1, 0)
     assert sql.rows("SELECT task, status FROM work_order WHERE order_id = %s ORDER BY seq", order["id"]) == [
         ("port", "cancelled"),
