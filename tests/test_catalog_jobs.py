@@ -385,6 +385,26 @@ def test_a_job_left_running_by_a_killed_server_runs_again_once(
     assert sql.count("outbox_event", "event_type LIKE '%CreateEvent'") == 2
 
 
+def test_a_job_whose_run_kept_killing_the_server_is_failed_not_started_again(
+    client: TestClient, admin: Headers, sql: Sql, job_dir: Path
+) -> None:
+    (job_dir / "k.json").write_text(json.dumps([{"id": "cat-k", "@type": "Category", "name": "K"}]), "utf-8")
+    jobs = [client.post(IMPORT, json={"url": "k.json"}, headers=admin).json() for _ in range(2)]
+    # both were claimed and left Running by dying servers: the first twice, the second three times
+    for job, starts in zip(jobs, (2, 3), strict=True):
+        sql.conn.execute(
+            "UPDATE catalog_job SET status = 'Running', starts = %s, body = body || '{\"status\": \"Running\"}'"
+            " WHERE id = %s",
+            (starts, job["id"]),
+        )
+    assert run_jobs(client) == 2
+    first, second = (client.get(job["href"], headers=admin).json() for job in jobs)
+    assert first["status"] == "Succeeded" and first["summary"]["created"] == 1  # its third start
+    assert second["status"] == "Failed" and "stopped 3 times" in second["errorLog"], second
+    assert sql.value("SELECT starts FROM catalog_job WHERE id = %s", jobs[0]["id"]) == 3
+    assert run_jobs(client) == 0
+
+
 def test_the_cli_exports_and_imports_the_same_way(
     client: TestClient, admin: Headers, sql: Sql, database_url: str, tmp_path: Path
 ) -> None:

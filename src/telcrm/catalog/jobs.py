@@ -398,9 +398,13 @@ exports = JobService("ExportJob")
 
 
 # ----- running ----------------------------------------------------------------------------------------
+MAX_STARTS = 3  # a job left Running this many times (its run killed the process) is failed
+
+
 async def start_next(ctx: Context) -> str | None:
     """Claim the oldest job waiting to run (or left ``Running`` by a process that died: its lock went
-    with it) and mark it ``Running``; None when there is none."""
+    with it) and mark it ``Running``; None when there is none. A job that was already started
+    ``MAX_STARTS`` times without ending is failed instead (its id is still returned)."""
     stmt = (
         select(CatalogJob)
         .where(CatalogJob.status.in_((NOT_STARTED, RUNNING)))
@@ -411,6 +415,10 @@ async def start_next(ctx: Context) -> str | None:
     row = (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
     if row is None:
         return None
+    if row.starts >= MAX_STARTS:
+        _finish(row, FAILED, error=f"the server stopped {row.starts} times while running this job: not tried again")
+        return row.id
+    row.starts += 1
     if row.status != RUNNING:
         row.status, row.body, row.version = RUNNING, {**row.body, "status": RUNNING}, row.version + 1
     return row.id

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, String, Text
+from sqlalchemy import DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telcrm.models.base import Base, Document
@@ -40,5 +40,7 @@ class CatalogJob(Document, Base):
     # The caller who created it ({id, kind, name, roles}): the job runs as them.
     requested_by: Mapped[dict[str, Any]]
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Times a runner started it: a job whose run kills the process is not started for ever.
+    starts: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __table_args__ = (Index("ix_catalog_job_status_created", "status", "created_at"),)
