@@ -105,6 +105,12 @@ def test_catalog_pages_are_copied_and_dropped_with_the_catalog(client, admin, sq
     url = "/tmf-api/productCatalogManagement/v4/productOffering?lifecycleStatus=active&limit=20"
     offer, _ = _order(client, admin)
     assert _wait(cache.listening)
+    # the notices of the catalog set up above come in after their commits: wait until they are in
+    # (notices arrive in commit order, so once a later one is handled, they have been too)
+    marker = cache.shared("test.marker")
+    seen = marker.generation
+    sql.conn.execute("SELECT pg_notify('telcrm_cache', 'test.marker')")
+    assert _wait(lambda: marker.generation > seen)
     first = client.get(url, headers=admin).json()
     assert [o["id"] for o in first] == [offer["id"]]
     assert len(cache.shared("catalog.pages")) == 1  # the page is kept
