@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -214,16 +215,20 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code, str(exc.status_code), reasons.get(exc.status_code, "Error"), str(exc.detail)
         )
 
-    @app.exception_handler(DataError)
-    async def data_error(request: Request, exc: DataError) -> Response:
-        log.warning("database refused a value: %s", exc.orig)
+    # the same from SQLAlchemy and from the statements run on psycopg directly (kit.db.Prebuilt)
+    async def data_error(request: Request, exc: Exception) -> Response:
+        log.warning("database refused a value: %s", getattr(exc, "orig", exc))
         return error_response(400, "INVALID_VALUE", "Bad Request", "a value is out of the range the database accepts")
 
-    @app.exception_handler(IntegrityError)
-    async def integrity_error(request: Request, exc: IntegrityError) -> Response:
+    async def integrity_error(request: Request, exc: Exception) -> Response:
         # a unique value taken by a request racing this one (the rules check it first)
-        log.warning("database refused a write: %s", exc.orig)
+        log.warning("database refused a write: %s", getattr(exc, "orig", exc))
         return error_response(409, "CONFLICT", "Conflict", "a value that must be unique was taken meanwhile; retry")
+
+    for data_errors in (DataError, psycopg.DataError):
+        app.add_exception_handler(data_errors, data_error)
+    for integrity_errors in (IntegrityError, psycopg.IntegrityError):
+        app.add_exception_handler(integrity_errors, integrity_error)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
