@@ -16,17 +16,20 @@ billing_accounts = DocumentStore(Account, kind="BillingAccount")
 # order capture reads one billing account per order: prebuilt, scope applied to the values (ADR 10)
 _BILLING_FACTS = Prebuilt(
     select(
-        Account.id, Account.customer_id, Account.dealer_id, Account.manager_id, Account.account_type, Account.body
+        Account.id,
+        Account.customer_id,
+        Account.account_type,
+        Account.body,
+        Account.customer_id,
+        Account.dealer_id,
+        Account.manager_id,
     ).where(Account.id == bindparam("id"), Account.kind == "BillingAccount")
 )
 
 
 async def billing_account_facts(ctx: Context, account_id: str) -> tuple[Any, ...] | None:
-    """(id, customer_id, dealer_id, manager_id, account_type, body) of a billing account the caller may see."""
-    row = await _BILLING_FACTS.first(ctx.uow, id=account_id)
-    if row is None or not ctx.caller.scope.admits(row[1], row[2], row[3]):
-        return None
-    return row
+    """(id, customer_id, account_type, body) of a billing account the caller may see."""
+    return await _BILLING_FACTS.first_in_scope(ctx, id=account_id)
 
 
 party_accounts = DocumentStore(Account, kind="PartyAccount")

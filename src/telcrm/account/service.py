@@ -168,4 +168,4 @@ async def billing_account_facts(ctx: Context, account_id: str) -> dict[str, Any]
     row = await repository.billing_account_facts(ctx, account_id)
     if row is None:
         return None
-    return {"id": row[0], "customer_id": row[1], "account_type": row[4], "body": row[5]}
+    return {"id": row[0], "customer_id": row[1], "account_type": row[2], "body": row[3]}

@@ -424,12 +424,13 @@ async def start_next(ctx: Context) -> str | None:
     return row.id
 
 
-async def lock_running(ctx: Context, job_id: str) -> CatalogJob | None:
-    """The running job ``job_id``, locked for this transaction; None if another runner has it."""
+async def lock_running(ctx: Context, job_id: str, *, wait: bool = False) -> CatalogJob | None:
+    """The running job ``job_id``, locked for this transaction; None if it is not running, or (unless
+    ``wait``) if another runner has it."""
     stmt = (
         select(CatalogJob)
         .where(CatalogJob.id == job_id, CatalogJob.status == RUNNING)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=not wait)
     )
     return (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
 
@@ -460,8 +461,7 @@ async def execute(ctx: Context, row: CatalogJob, check: Check | None) -> None:
 
 
 async def fail(ctx: Context, job_id: str, error: str) -> None:
-    stmt = select(CatalogJob).where(CatalogJob.id == job_id, CatalogJob.status == RUNNING).with_for_update()
-    row = (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
+    row = await lock_running(ctx, job_id, wait=True)
     if row is not None:
         _finish(row, FAILED, error=error)
 

@@ -8,9 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +18,11 @@ from rich.console import Console
 from telcrm.kit.bulk import plain_url
 from telcrm.kit.embedded import resolve_database_url, stop_embedded
 from telcrm.kit.settings import get_settings
+
+if TYPE_CHECKING:
+    from telcrm.kit.db import Database
+
+T = TypeVar("T")
 
 app = typer.Typer(help="telcrm: customer-centric support system for telecom operators", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for system clients", no_args_is_help=True)
@@ -468,6 +473,30 @@ def identity_report(
         )
 
 
+def _catalog_file_job(job: Callable[[Database], Awaitable[T]], refused: str = "") -> T:
+    """Migrate, then run ``job`` (an import or export of ``worker.catalog_jobs``) on its own
+    connection; a document or file the catalog refuses ends the command with exit code 2."""
+    from telcrm.catalog import jobs
+    from telcrm.kit.db import Database
+    from telcrm.kit.errors import DomainError
+
+    url = _database_url()
+    _migrate(url)
+
+    async def run() -> T:
+        db = Database(url, pool_size=1)
+        try:
+            return await job(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{jobs.error_log(exc)}[/red]{refused}")
+        raise typer.Exit(2) from None
+
+
 @catalog_app.command("import")
 def catalog_import(
     file: Annotated[Path, typer.Argument(help="A JSON array of catalog documents, as an export writes them")],
@@ -476,25 +505,10 @@ def catalog_import(
     """Import catalog documents in one transaction: new ids are created, documents held with the same
     content skipped, others changed through the catalog's rules; any invalid document changes nothing."""
     from telcrm.catalog import jobs
-    from telcrm.kit.db import Database
-    from telcrm.kit.errors import DomainError
     from telcrm.worker.catalog_jobs import import_file
 
-    url = _database_url()
-    _migrate(url)
-
-    async def run() -> dict[str, int]:
-        db = Database(url, pool_size=1)
-        try:
-            return await import_file(db, file, only=jobs.collection(path))
-        finally:
-            await db.dispose()
-
-    try:
-        counts = asyncio.run(run())
-    except DomainError as exc:
-        console.print(f"[red]{jobs.error_log(exc)}[/red]; nothing was imported")
-        raise typer.Exit(2) from None
+    only = jobs.collection(path)
+    counts = _catalog_file_job(lambda db: import_file(db, file, only=only), "; nothing was imported")
     console.print(f"{file}: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged")
 
 
@@ -506,25 +520,10 @@ def catalog_export(
 ) -> None:
     """Write catalog documents as the GET endpoints return them (without href), dependencies first."""
     from telcrm.catalog import jobs
-    from telcrm.kit.db import Database
-    from telcrm.kit.errors import DomainError
     from telcrm.worker.catalog_jobs import export_file
 
-    url = _database_url()
-    _migrate(url)
-
-    async def run() -> int:
-        db = Database(url, pool_size=1)
-        try:
-            return await export_file(db, file, only=jobs.collection(path), query=query)
-        finally:
-            await db.dispose()
-
-    try:
-        count = asyncio.run(run())
-    except DomainError as exc:
-        console.print(f"[red]{jobs.error_log(exc)}[/red]")
-        raise typer.Exit(2) from None
+    only = jobs.collection(path)
+    count = _catalog_file_job(lambda db: export_file(db, file, only=only, query=query))
     console.print(f"{file}: {count} catalog documents")
 
 

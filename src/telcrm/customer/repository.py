@@ -40,6 +40,8 @@ def _order_facts() -> Prebuilt:
             Customer.manager_id,
             province,
             Customer.customer_id,
+            Customer.dealer_id,
+            Customer.manager_id,
         )
         .outerjoin(Party, Party.id == Customer.party_id)
         .where(Customer.id == bindparam("id"))
@@ -52,10 +54,7 @@ _ORDER_FACTS = _order_facts()  # one per order captured: prebuilt, scope applied
 async def order_facts(ctx: Context, customer_id: str) -> tuple[Any, ...] | None:
     """(id, name, status, category, dealer_id, manager_id, province) of the customer, with its party's
     province, if the caller may see it."""
-    row = await _ORDER_FACTS.first(ctx.uow, id=customer_id)
-    if row is None or not ctx.caller.scope.admits(row[7], row[4], row[5]):
-        return None
-    return row[:7]
+    return await _ORDER_FACTS.first_in_scope(ctx, id=customer_id)
 
 
 async def party_body(ctx: Context, party_id: str) -> dict[str, Any] | None:

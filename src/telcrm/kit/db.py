@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 if TYPE_CHECKING:
     import psycopg
 
+    from telcrm.kit.auth import Context
+
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None] | None]
@@ -52,21 +54,28 @@ class Prebuilt:
         self.sql: str = str(compiled)
         self.defaults: dict[str, Any] = dict(compiled.params)  # literal values the statement carries
 
+    async def _execute(self, uow: UnitOfWork, params: dict[str, Any]) -> psycopg.AsyncCursor[Any]:
+        conn = await uow.driver()
+        return await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
+
     async def run(self, uow: UnitOfWork, **params: Any) -> int:
         """Run a statement that returns no rows; how many rows it changed."""
-        conn = await uow.driver()
-        cur = await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
-        return cur.rowcount
+        return (await self._execute(uow, params)).rowcount
 
     async def all(self, uow: UnitOfWork, **params: Any) -> list[tuple[Any, ...]]:
-        conn = await uow.driver()
-        cur = await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
-        return await cur.fetchall()
+        return await (await self._execute(uow, params)).fetchall()
 
     async def first(self, uow: UnitOfWork, **params: Any) -> tuple[Any, ...] | None:
-        conn = await uow.driver()
-        cur = await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
-        return await cur.fetchone()
+        return await (await self._execute(uow, params)).fetchone()
+
+    async def first_in_scope(self, ctx: Context, **params: Any) -> tuple[Any, ...] | None:
+        """The first row, without its last three columns, if the caller's scope admits it: a statement
+        for this ends with the row's ``customer_id, dealer_id, manager_id`` (the Scoped columns), and
+        the scope's rule is applied to those values (``Scope.admits``, as the scoped queries do)."""
+        row = await self.first(ctx.uow, **params)
+        if row is None or not ctx.caller.scope.admits(*row[-3:]):
+            return None
+        return row[:-3]
 
 
 class Database:
