@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from telcrm.api.deps import current_caller, database, settings
+from telcrm.api.routing import PrefixRouter
 from telcrm.api.tmf.mechanics import json_response, read_object
 from telcrm.identity import service as identity
 from telcrm.kit.auth import Caller
 from telcrm.kit.errors import ValidationFailed
 
-router = APIRouter(prefix="/api/auth", tags=["Authentication"])
+router = PrefixRouter(prefix="/api/auth", tags=["Authentication"])
 
 LOGIN_SCHEMA = {
     "type": "object",

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from telcrm.api.deps import current_caller, reading, transaction
+from telcrm.api.routing import PrefixRouter
 from telcrm.api.tmf.mechanics import JSON_TYPES, json_response, read_object
 from telcrm.customer import service, view
 from telcrm.kit.auth import Caller
 from telcrm.kit.errors import NotFound, ValidationFailed
 from telcrm.search import service as search
 
-router = APIRouter(prefix="/api/customers", tags=["Customer 360 and search"])
+router = PrefixRouter(prefix="/api/customers", tags=["Customer 360 and search"])
 
 USER_SCHEMA = {
     "type": "object",

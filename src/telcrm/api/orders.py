@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from telcrm.api.deps import current_caller, reading
+from telcrm.api.routing import PrefixRouter
 from telcrm.api.tmf.mechanics import json_response, read_object
 from telcrm.api.tmf.spec import ORDERING
 from telcrm.kit.auth import Caller
 from telcrm.ordering import service
 
-router = APIRouter(prefix="/api/orders", tags=["Order check and numbers"])
+router = PrefixRouter(prefix="/api/orders", tags=["Order check and numbers"])
 
 
 @router.post(
@@ -42,7 +43,7 @@ async def work_orders(order_id: str, request: Request, caller: Caller = Depends(
     return json_response(items, headers={"X-Result-Count": str(len(items))})
 
 
-numbers_router = APIRouter(prefix="/api/numbers", tags=["Order check and numbers"])
+numbers_router = PrefixRouter(prefix="/api/numbers", tags=["Order check and numbers"])
 
 
 @numbers_router.get("", summary="Free service numbers to choose from (选号), by prefix")

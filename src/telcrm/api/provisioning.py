@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from telcrm.api.deps import current_caller, transaction
+from telcrm.api.routing import PrefixRouter
 from telcrm.api.tmf.mechanics import json_response
 from telcrm.kit.auth import Caller
 from telcrm.ordering import service
 
-router = APIRouter(prefix="/api/provisioning", tags=["Provisioning"])
+router = PrefixRouter(prefix="/api/provisioning", tags=["Provisioning"])
 
 
 class WorkOrderResult(BaseModel):

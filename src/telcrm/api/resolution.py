@@ -3,16 +3,17 @@ lineage, report. Not a TMF resource; errors use the TMF Error body like every en
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from telcrm.api.deps import current_caller, reading, transaction
+from telcrm.api.routing import PrefixRouter
 from telcrm.api.tmf.mechanics import json_response, read_object
 from telcrm.kit.auth import Caller
 from telcrm.kit.errors import ValidationFailed
 from telcrm.resolution import duplicates, service
 
-router = APIRouter(prefix="/api/identity", tags=["Legacy record resolution (客户归并)"])
+router = PrefixRouter(prefix="/api/identity", tags=["Legacy record resolution (客户归并)"])
 
 DECISION_SCHEMA = {
     "type": "object",

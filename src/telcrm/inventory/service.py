@@ -77,6 +77,7 @@ class ProductService(DocumentService[Product]):
     audit_type = "Product"
     # TMF637 v4 events (ProductBatchEvent is not emitted).
     events = frozenset({"Create", "AttributeValueChange", "StateChange", "Delete"})
+    direct_writes = True
 
     async def authorize(self, ctx: Context, action: str, row: Product | None, doc: dict[str, Any] | None) -> None:
         policy.check(ctx, action)

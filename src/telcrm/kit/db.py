@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,10 +36,56 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-@functools.cache
-def _insert_sql(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...]) -> str:
-    values = ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+# PostgreSQL takes at most 65,535 parameters in one statement
+MAX_PARAMETERS = 30_000
+
+
+@functools.lru_cache(maxsize=512)
+def _insert_sql(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...], count: int) -> str:
+    row = "(" + ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * count)}"
+
+
+@functools.lru_cache(maxsize=512)
+def _update_sql(table: Any, key: str, columns: tuple[str, ...], count: int) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    names = (key, *columns)
+    # a cast to VARCHAR(n) would cut a longer value silently: cast to VARCHAR, the column checks the length
+    casts = [re.sub(r"^VARCHAR\(\d+\)$", "VARCHAR", table.c[name].type.compile(dialect=dialect)) for name in names]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    sets = [f"{c} = v.{c}" for c in columns]
+    if "updated_at" in table.c and "updated_at" not in columns:
+        sets.append("updated_at = now()")
+    return (
+        f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM (VALUES {', '.join([row] * count)})"
+        f" AS v({', '.join(names)}) WHERE t.{key} = v.{key}"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _object_insert_sql(table: Any, columns: tuple[str, ...], returning: tuple[str, ...]) -> str:
+    values = ", ".join(f"%s::{_JSON}" if _is_json(table.c[c]) else "%s" for c in columns)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
+    return sql + (f" RETURNING {', '.join(returning)}" if returning else "")
+
+
+@functools.lru_cache(maxsize=256)
+def _object_update_sql(table: Any, key: str, columns: tuple[str, ...]) -> str:
+    sets = [f"{c} = %s::{_JSON}" if _is_json(table.c[c]) else f"{c} = %s" for c in columns]
+    returning = ""
+    if "updated_at" in table.c and "updated_at" not in columns:
+        sets.append("updated_at = now()")
+        returning = " RETURNING updated_at"
+    return f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = %s{returning}"
+
+
+_JSON = "jsonb"
+
+
+def _is_json(column: Any) -> bool:
+    return column.type.__visit_name__ in ("JSONB", "JSON")
 
 
 class Prebuilt:
@@ -152,13 +199,87 @@ class UnitOfWork:
     async def insert_rows(
         self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, jsonb: tuple[str, ...] = ()
     ) -> None:
-        """Insert ``rows`` (dicts with ``columns``; ``jsonb`` columns as JSON) on ``driver()``, in
-        one pipelined round trip: for the rows a transaction buffers until it commits."""
-        sql = _insert_sql(table, columns, jsonb)
-        params = [tuple(_dumps(r[c]) if c in jsonb else r[c] for c in columns) for r in rows]
+        """Insert ``rows`` (dicts with ``columns``; ``jsonb`` columns as JSON) on ``driver()`` with
+        one multi-row INSERT (per 30,000 values): for the rows a transaction buffers until it
+        commits. One statement, not one per row as ``executemany`` runs them: PostgreSQL parses,
+        plans and executes once, and the client waits once (ADR 10)."""
         conn = await self.driver()
-        async with conn.cursor() as cur:
-            await cur.executemany(sql, params)
+        per = max(1, MAX_PARAMETERS // len(columns))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            params = [_dumps(r[c]) if c in jsonb else r[c] for r in chunk for c in columns]
+            await conn.execute(_insert_sql(table, columns, jsonb, len(chunk)), params)
+
+    async def update_rows(self, table: Any, key: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Set ``columns`` of the rows of ``table`` (a SQLAlchemy Table) whose ``key`` is each
+        tuple's first value to its other values, with one ``UPDATE ... FROM (VALUES ...)`` on
+        ``driver()`` (per 30,000 values); ``updated_at`` too, when the table has it. For the rows
+        a transaction changes many of at once (work orders), which the ORM would update one by
+        one. JSONB values are given as Python values (None is SQL NULL)."""
+        if not rows:
+            return
+        jsonb = {i for i, name in enumerate((key, *columns)) if table.c[name].type.__visit_name__ in ("JSONB", "JSON")}
+        conn = await self.driver()
+        per = max(1, MAX_PARAMETERS // (len(columns) + 1))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            params = [
+                _dumps(value) if i in jsonb and value is not None else value
+                for row in chunk
+                for i, value in enumerate(row)
+            ]
+            await conn.execute(_update_sql(table, key, columns, len(chunk)), params)
+
+    async def write_object(self, obj: Any) -> None:
+        """Write a mapped object's new or changed column values with one plain statement on
+        ``driver()`` instead of the session's flush (ADR 10), and leave it in the session as
+        persistent and clean, as a flush would. For the documents of the busy paths (orders,
+        products). Objects the session still has to write (new or changed ones, which the new
+        row may refer to) are flushed first, so statements keep the order of the program."""
+        from sqlalchemy import inspect as sa_inspect
+        from sqlalchemy.orm import make_transient_to_detached
+        from sqlalchemy.orm.attributes import set_committed_value
+
+        session = self.session.sync_session
+        state = sa_inspect(obj)
+        if state.pending:
+            session.expunge(obj)
+        others = session.new or [o for o in session.dirty if o is not obj]
+        if others:
+            await self.session.flush()
+        table = state.mapper.local_table
+        key = state.mapper.primary_key[0].key
+        conn = await self.driver()
+        if state.persistent:
+            columns = tuple(name for name in state.committed_state if name in table.c and name != key)
+            if not columns:
+                return
+            values = {name: getattr(obj, name) for name in columns}
+            params = [_dumps(v) if _is_json(table.c[n]) and v is not None else v for n, v in values.items()]
+            cursor = await conn.execute(_object_update_sql(table, key, columns), [*params, getattr(obj, key)])
+            if cursor.rowcount != 1:
+                raise RuntimeError(f"{table.name} {getattr(obj, key)} was not found to update")
+            if "updated_at" in table.c and "updated_at" not in columns:
+                values["updated_at"] = (await cursor.fetchone())[0]  # type: ignore[index]
+        else:
+            values = {}
+            for column in table.c:
+                if column.key in state.dict:
+                    values[column.key] = state.dict[column.key]
+                elif column.default is not None and column.default.is_scalar:
+                    values[column.key] = column.default.arg
+                elif column.server_default is None:
+                    values[column.key] = None
+            returning = tuple(c.key for c in table.c if c.key not in values)
+            columns = tuple(values)
+            params = [_dumps(v) if _is_json(table.c[n]) and v is not None else v for n, v in values.items()]
+            cursor = await conn.execute(_object_insert_sql(table, columns, returning), params)
+            if returning:
+                values.update(zip(returning, await cursor.fetchone(), strict=True))  # type: ignore[arg-type]
+            make_transient_to_detached(obj)
+            session.add(obj)
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""

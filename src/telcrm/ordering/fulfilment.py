@@ -30,9 +30,10 @@ from telcrm.kit.errors import DomainError
 from telcrm.kit.ids import new_id
 from telcrm.kit.outbox import withdraw_signal, work_order_signal
 from telcrm.kit.settings import get_settings
-from telcrm.models import ProductOrder, WorkOrder
+from telcrm.models import ProductOrder
 from telcrm.ordering import repository
 from telcrm.ordering.checks import NUMBER, dicts, walk
+from telcrm.ordering.repository import WorkOrderRow
 
 Doc = dict[str, Any]
 
@@ -231,7 +232,7 @@ async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[
         else:
             wo.status, wo.finished_at = "failed", now
             wo.reason = str(result.get("reason") or "provisioning failed")[:1000]
-    by_order: dict[str, list[WorkOrder]] = defaultdict(list)
+    by_order: dict[str, list[WorkOrderRow]] = defaultdict(list)
     for wo in work:
         by_order[wo.order_id].append(wo)
     # the customers, users, accounts and products these orders name, read once for the whole batch
@@ -260,13 +261,13 @@ def _named(node: Any) -> set[Any]:
     return found
 
 
-async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkOrder]) -> None:
+async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkOrderRow]) -> None:
     """Move an in-progress order on after its work orders changed: next tasks, items, order."""
     doc = copy.deepcopy(row.body)
     now = _now()
     released = False
-    by_item: dict[str, list[WorkOrder]] = defaultdict(list)
-    by_root: dict[str, list[WorkOrder]] = defaultdict(list)
+    by_item: dict[str, list[WorkOrderRow]] = defaultdict(list)
+    by_root: dict[str, list[WorkOrderRow]] = defaultdict(list)
     for wo in sorted(work, key=lambda w: (w.item_id, w.seq)):
         by_item[wo.item_id].append(wo)
         by_root[wo.root_item_id].append(wo)
@@ -308,7 +309,7 @@ async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkO
         ctx.uow.after_commit(work_order_signal.notify)
 
 
-def withdraw(ctx: Context, work: list[WorkOrder], reason: str | None = None) -> None:
+def withdraw(ctx: Context, work: list[WorkOrderRow], reason: str | None = None) -> None:
     """Open work orders stop. One provisioning already has (sent) is ``withdrawing`` until the
     sender has told provisioning to drop it; the others are cancelled at once."""
     now = _now()
@@ -330,7 +331,7 @@ def withdraw(ctx: Context, work: list[WorkOrder], reason: str | None = None) -> 
 
 
 async def _end_item(
-    ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrder], state: str, reason: str
+    ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrderRow], state: str, reason: str
 ) -> None:
     """The item ends without products: its other work orders stop, what provisioning already did
     for it is undone (a failed bundle leaves no activated parts behind), its numbers go back."""
@@ -357,12 +358,12 @@ async def _end_item(
 UNDO_SEQ = 100  # undo work orders come after an item's own tasks, in reverse order
 
 
-async def _undo(ctx: Context, work: list[WorkOrder]) -> int:
+async def _undo(ctx: Context, work: list[WorkOrderRow]) -> int:
     """Compensating work orders for what provisioning completed, per item in reverse order
     (activation is undone before the port is released); returns how many."""
     now = _now()
     rows: list[Doc] = []
-    by_item: dict[str, list[WorkOrder]] = defaultdict(list)
+    by_item: dict[str, list[WorkOrderRow]] = defaultdict(list)
     for wo in work:
         if wo.status == "completed" and wo.action != UNDO:
             by_item[wo.item_id].append(wo)
@@ -394,7 +395,7 @@ async def _undo(ctx: Context, work: list[WorkOrder]) -> int:
 
 
 async def _complete_item(
-    orders: Any, ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrder]
+    orders: Any, ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrderRow]
 ) -> None:
     """All work of the item is done: create or change its products, in a savepoint."""
     system = _system(ctx)
@@ -415,7 +416,7 @@ async def _complete_item(
     await repository.take_numbers(ctx, row.id, [str(n.get("id")) for n in nodes])
 
 
-async def _realise(ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrder]) -> None:
+async def _realise(ctx: Context, row: ProductOrder, doc: Doc, root: Doc, work: list[WorkOrderRow]) -> None:
     offerings, _specs, products = await _catalog_facts(ctx, {"productOrderItem": [root]})
     price_ids = [
         str(p["id"])
@@ -609,7 +610,7 @@ async def expire_reservations(orders: Any, ctx: Context, limit: int = 100) -> in
     return len(ids)
 
 
-async def claim_due(ctx: Context, limit: int, status: str = "pending") -> list[WorkOrder]:
+async def claim_due(ctx: Context, limit: int, status: str = "pending") -> list[WorkOrderRow]:
     """Work orders to send now (or, with ``status="withdrawing"``, to withdraw), locked for the
     caller's transaction (others' are skipped)."""
     return await repository.claim_due_work_orders(ctx, _now(), limit, status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import DateTime, String, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from telcrm.kit.auth import Context
-from telcrm.kit.db import Prebuilt
+from telcrm.kit.db import Prebuilt, UnitOfWork
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
 
@@ -169,38 +170,117 @@ async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
         await ctx.uow.insert_rows("work_order", WORK_COLUMNS, rows, jsonb=("payload",))
 
 
+# Work orders are read and written with plain SQL (ADR 10): a result batch or a sender round
+# touches hundreds, which the ORM would load as mapped objects and update one statement each.
+MUTABLE = ("status", "attempt", "send_attempts", "next_attempt_at", "sent_at", "finished_at", "reason", "result")
+_WORK_READ = (*WORK_COLUMNS[:-1], "sent_at", "finished_at", "reason", "result", "payload", "created_at")
+CHANGES = "ordering.work_order_changes"
+
+
+@dataclass(slots=True, eq=False)
+class WorkOrderRow:
+    """A work order as read in this transaction. Change its attributes; what changed is written
+    when the transaction commits, in one statement for all of them (``track``). Work orders are
+    not changed inside a savepoint (a rolled-back savepoint would not undo the change)."""
+
+    id: str
+    order_id: str
+    item_id: str
+    root_item_id: str
+    domain: str
+    task: str
+    action: str
+    seq: int
+    status: str
+    attempt: int
+    send_attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    finished_at: datetime | None
+    reason: str | None
+    result: dict[str, Any] | None
+    payload: dict[str, Any]
+    created_at: datetime
+    saved: tuple[Any, ...] = ()
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.status,
+            self.attempt,
+            self.send_attempts,
+            self.next_attempt_at,
+            self.sent_at,
+            self.finished_at,
+            self.reason,
+            self.result,
+        )
+
+
+def _rows(ctx: Context, found: list[tuple[Any, ...]]) -> list[WorkOrderRow]:
+    """Rows read, tracked for the commit; one already read in this transaction is that same object
+    (its changes not yet written are kept, as the ORM's identity map would)."""
+    uow = ctx.uow
+    tracked: list[WorkOrderRow] = uow.buffer(CHANGES, lambda rows: _write_changes(uow, rows))
+    known = {row.id: row for row in tracked}
+    out: list[WorkOrderRow] = []
+    for values in found:
+        row = known.get(values[0])
+        if row is None:
+            row = WorkOrderRow(*values)
+            row.saved = row.values()
+            known[row.id] = row
+            tracked.append(row)
+        out.append(row)
+    return out
+
+
+async def _write_changes(uow: UnitOfWork, rows: list[WorkOrderRow]) -> None:
+    changed = [row for row in rows if row.values() != row.saved]
+    await uow.update_rows(WorkOrder.__table__, "id", MUTABLE, [(row.id, *row.values()) for row in changed])
+
+
+_WORK_COLUMNS = [WorkOrder.__table__.c[name] for name in _WORK_READ]
+_IDS = bindparam("ids", type_=ARRAY(String))
+_OWNERS = Prebuilt(select(WorkOrder.id, WorkOrder.order_id).where(WorkOrder.id == any_(_IDS)))
+_WORK_OF = (
+    select(*_WORK_COLUMNS)
+    .where(WorkOrder.order_id == any_(_IDS))
+    .order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOrder.seq)
+)
+_WORK = Prebuilt(_WORK_OF)
+_WORK_LOCKED = Prebuilt(_WORK_OF.with_for_update())
+_DUE = Prebuilt(
+    select(*_WORK_COLUMNS)
+    .where(WorkOrder.status == bindparam("status"), WorkOrder.next_attempt_at <= bindparam("now"))
+    .order_by(WorkOrder.next_attempt_at, WorkOrder.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
 async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, str]:
-    stmt = select(WorkOrder.id, WorkOrder.order_id).where(WorkOrder.id.in_(list(ids)))
-    return {r[0]: r[1] for r in (await ctx.uow.session.execute(stmt)).all()}
+    return {r[0]: r[1] for r in await _OWNERS.all(ctx.uow, ids=list(ids))}
 
 
 async def lock_orders(ctx: Context, ids: Sequence[str]) -> list[ProductOrder]:
     """The orders, locked in id order (every writer locks orders before their work orders)."""
-    stmt = orders.base(ctx).where(ProductOrder.id.in_(list(ids))).order_by(ProductOrder.id).with_for_update()
-    return list((await ctx.uow.session.execute(stmt)).scalars().all())
-
-
-async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = False) -> list[WorkOrder]:
     stmt = (
-        select(WorkOrder)
-        .where(WorkOrder.order_id.in_(list(order_ids)))
-        .order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOrder.seq)
+        orders.base(ctx)
+        .where(ProductOrder.id == any_(bindparam("ids", list(ids), type_=ARRAY(String))))
+        .order_by(ProductOrder.id)
+        .with_for_update()
     )
-    if lock:
-        stmt = stmt.with_for_update()
     return list((await ctx.uow.session.execute(stmt)).scalars().all())
 
 
-async def claim_due_work_orders(ctx: Context, now: datetime, limit: int, status: str) -> list[WorkOrder]:
+async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = False) -> list[WorkOrderRow]:
+    found = await (_WORK_LOCKED if lock else _WORK).all(ctx.uow, ids=list(order_ids))
+    return _rows(ctx, found)
+
+
+async def claim_due_work_orders(ctx: Context, now: datetime, limit: int, status: str) -> list[WorkOrderRow]:
     """Work orders in ``status`` due now, locked; ones another sender holds are skipped."""
-    stmt = (
-        select(WorkOrder)
-        .where(WorkOrder.status == status, WorkOrder.next_attempt_at <= now)
-        .order_by(WorkOrder.next_attempt_at, WorkOrder.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await ctx.uow.session.execute(stmt)).scalars().all())
+    return _rows(ctx, await _DUE.all(ctx.uow, status=status, now=now, limit=limit))
 
 
 async def resend_unanswered(ctx: Context, sent_before: datetime) -> int:

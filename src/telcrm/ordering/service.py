@@ -14,7 +14,7 @@ from telcrm.kit.auth import Context
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
 from telcrm.kit.query import ListQuery
-from telcrm.models import CancelProductOrder, ProductOrder, WorkOrder
+from telcrm.models import CancelProductOrder, ProductOrder
 from telcrm.ordering import checks, fulfilment, policy, pricing, repository
 from telcrm.ordering.checks import Verdict
 from telcrm.party.service import new_scope
@@ -122,7 +122,7 @@ def order_search_keys(doc: Doc) -> list[tuple[str, str, int]]:
     return keys
 
 
-def work_order_document(wo: WorkOrder) -> Doc:
+def work_order_document(wo: repository.WorkOrderRow) -> Doc:
     """A work order as the channels see it (telcrm's own shape: TMF622 has no work orders)."""
 
     def stamp(value: datetime | None) -> str | None:
@@ -155,6 +155,7 @@ class OrderService(DocumentService[ProductOrder]):
     # an order that passes its checks goes into fulfilment in the capture transaction: its row is
     # written once, already inProgress (its Create event still shows it acknowledged)
     defer_insert = True
+    direct_writes = True
 
     async def authorize(self, ctx: Context, action: str, row: ProductOrder | None, doc: Doc | None) -> None:
         policy.check(ctx, action)
@@ -199,7 +200,7 @@ class OrderService(DocumentService[ProductOrder]):
         if row.state == "acknowledged":
             await fulfilment.start(self, ctx, row)
         else:
-            await ctx.uow.flush()
+            await self.write(ctx, row)
         return row.body, True
 
     async def patch(self, ctx: Context, id_: str, patch: Doc, check: Any = None) -> Doc:

@@ -23,15 +23,15 @@ import httpx
 from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.db import Database
 from telcrm.kit.outbox import withdraw_signal, work_order_signal
-from telcrm.models import WorkOrder
 from telcrm.ordering import fulfilment
+from telcrm.ordering.repository import WorkOrderRow
 from telcrm.ordering.service import orders
 from telcrm.worker.rounds import run_rounds
 
 log = logging.getLogger(__name__)
 
 
-def message(wo: WorkOrder, callback: str) -> dict[str, Any]:
+def message(wo: WorkOrderRow, callback: str) -> dict[str, Any]:
     return {**wo.payload, "id": wo.id, "attempt": wo.attempt, "task": wo.task, "callback": callback}
 
 
@@ -93,7 +93,7 @@ class WorkOrderSender:
             due = await fulfilment.claim_due(ctx, self.batch)
             if not due:
                 return 0
-            by_domain: dict[str, list[WorkOrder]] = defaultdict(list)
+            by_domain: dict[str, list[WorkOrderRow]] = defaultdict(list)
             for wo in due:
                 by_domain[wo.domain].append(wo)
             outcomes = await asyncio.gather(*(self._post(domain, group) for domain, group in by_domain.items()))
@@ -117,7 +117,7 @@ class WorkOrderSender:
             due = await fulfilment.claim_due(ctx, self.batch, "withdrawing")
             if not due:
                 return 0
-            by_domain: dict[str, list[WorkOrder]] = defaultdict(list)
+            by_domain: dict[str, list[WorkOrderRow]] = defaultdict(list)
             for wo in due:
                 by_domain[wo.domain].append(wo)
             outcomes = await asyncio.gather(
@@ -135,7 +135,7 @@ class WorkOrderSender:
                         wo.next_attempt_at = now + backoff(wo.send_attempts)
             return len(due)
 
-    async def _post(self, domain: str, group: list[WorkOrder], *, withdraw: bool = False) -> str | None:
+    async def _post(self, domain: str, group: list[WorkOrderRow], *, withdraw: bool = False) -> str | None:
         if withdraw:
             url = f"{self.url}/{domain}/workOrders/withdraw"
             body: dict[str, Any] = {"workOrders": [{"id": wo.id, "attempt": wo.attempt} for wo in group]}

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from telcrm.api.deps import current_caller, reading, settings, transaction
+from telcrm.api.routing import PrefixRouter
 from telcrm.api.tmf.mechanics import JSON_TYPES, json_response, parse_fields, project, read_object
 from telcrm.api.tmf.spec import TmfSpec
 from telcrm.kit.auth import Caller, Context
@@ -41,7 +42,7 @@ class TmfApi:
     title: str
 
     def __post_init__(self) -> None:
-        self.router = APIRouter(prefix=self.base, tags=[self.title])
+        self.router = PrefixRouter(prefix=self.base, tags=[self.title])
 
     def href(self, request: Request, path: str, id_: str) -> str:
         return f"{str(request.base_url).rstrip('/')}{self.base}/{path}/{id_}"
@@ -70,7 +71,7 @@ class Capturing(Protocol):
 class _Routes:
     """Registers an operation on the router only when the resource offers it."""
 
-    def __init__(self, router: APIRouter, operations: frozenset[str]) -> None:
+    def __init__(self, router: PrefixRouter, operations: frozenset[str]) -> None:
         self.router, self.operations = router, operations
 
     def _add(self, method: str, operation: str, path: str, **kwargs: Any) -> Callable[[Any], Any]:
