@@ -280,6 +280,9 @@ class UnitOfWork:
             session.add(obj)
         for name, value in values.items():
             set_committed_value(obj, name, value)
+        # clean, as after a flush (what Session.flush itself does to the objects it wrote), so the
+        # commit's flush has nothing to do for it
+        state._commit_all(state.dict, session.identity_map)
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""

@@ -1,0 +1,188 @@
+"""The unit of work's plain-SQL writers (ADR 10): many rows in one statement, changed work orders
+written once at commit, documents written without the ORM's flush, each as the ORM would."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from telcrm.kit import db as kitdb
+from telcrm.kit.auth import SYSTEM_CALLER, Context
+from telcrm.kit.db import Database, UnitOfWork
+from telcrm.models import HubSubscription, Product, WorkOrder
+from telcrm.ordering import repository
+from tests.conftest import Sql
+
+
+def _run(client: TestClient, work: Callable[[UnitOfWork], Awaitable[Any]]) -> Any:
+    db: Database = client.app_state.db  # type: ignore[attr-defined]
+
+    async def go() -> Any:
+        async with db.unit_of_work() as uow:
+            return await work(uow)
+
+    return client.portal.call(go)  # type: ignore[union-attr]
+
+
+def _order(sql: Sql, order_id: str = "O1") -> None:
+    sql.conn.execute(
+        "INSERT INTO product_order (id, body, version, state) VALUES (%s, '{}', 1, 'inProgress')", (order_id,)
+    )
+
+
+def _work(n: int, order_id: str = "O1") -> dict[str, Any]:
+    return {
+        "id": f"W{n:04d}",
+        "order_id": order_id,
+        "item_id": "1",
+        "root_item_id": "1",
+        "domain": "mobile",
+        "task": "sim",
+        "action": "add",
+        "seq": n,
+        "status": "pending",
+        "attempt": 1,
+        "send_attempts": 0,
+        "next_attempt_at": datetime.now(UTC),
+        "payload": {"n": n, "text": "号码"},
+    }
+
+
+def test_insert_rows_writes_many_rows_in_few_statements(
+    client: TestClient, sql: Sql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _order(sql)
+    monkeypatch.setattr(kitdb, "MAX_PARAMETERS", 13 * 40)  # 40 work orders per statement
+    statements: list[str] = []
+
+    async def work(uow: UnitOfWork) -> None:
+        conn = await uow.driver()
+        execute = conn.execute
+
+        async def counting(query: Any, params: Any = None, **kw: Any) -> Any:
+            statements.append(str(query))
+            return await execute(query, params, **kw)
+
+        monkeypatch.setattr(conn, "execute", counting)
+        await uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(n) for n in range(100)], jsonb=("payload",))
+
+    _run(client, work)
+    assert len(statements) == 3  # 40 + 40 + 20 rows
+    assert sql.count("work_order") == 100
+    assert sql.value("SELECT payload FROM work_order WHERE id = 'W0042'") == {"n": 42, "text": "号码"}
+
+
+def test_update_rows_sets_values_by_key_and_never_cuts_a_value(client: TestClient, sql: Sql) -> None:
+    _order(sql)
+    _run(
+        client,
+        lambda uow: uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(1), _work(2)], jsonb=("payload",)),
+    )
+    sql.conn.execute("UPDATE work_order SET result = '{\"x\": 1}', updated_at = now() - interval '1 hour'")
+    table = WorkOrder.__table__
+    later = datetime.now(UTC) + timedelta(minutes=5)
+
+    async def change(uow: UnitOfWork) -> None:
+        await uow.update_rows(
+            table,
+            "id",
+            ("status", "next_attempt_at", "result"),
+            [("W0001", "sent", later, None), ("W0002", "failed", later, {"why": "x"})],
+        )
+
+    _run(client, change)
+    rows = sql.rows(
+        "SELECT id, status, result, next_attempt_at, updated_at > now() - interval '1 minute'"
+        " FROM work_order ORDER BY id"
+    )
+    assert rows == [("W0001", "sent", None, later, True), ("W0002", "failed", {"why": "x"}, later, True)]
+
+    async def too_long(uow: UnitOfWork) -> None:
+        await uow.update_rows(table, "id", ("status",), [("W0001", "much-too-long-a-status")])
+
+    with pytest.raises(psycopg.errors.StringDataRightTruncation):
+        _run(client, too_long)
+    assert sql.value("SELECT status FROM work_order WHERE id = 'W0001'") == "sent"  # rolled back, not cut to 12
+
+
+def test_changed_work_orders_are_written_once_at_commit_and_read_once_per_transaction(
+    client: TestClient, sql: Sql
+) -> None:
+    _order(sql)
+    _order(sql, "O2")
+    rows = [_work(n) for n in range(3)] + [_work(n, "O2") for n in range(10, 12)]
+    _run(client, lambda uow: uow.insert_rows("work_order", repository.WORK_COLUMNS, rows, jsonb=("payload",)))
+
+    async def work(uow: UnitOfWork) -> None:
+        ctx = Context(uow=uow, caller=SYSTEM_CALLER)
+        first = await repository.work_orders(ctx, ["O1"], lock=True)
+        first[0].status, first[0].result = "completed", {"iccid": "8986"}
+        again = await repository.work_orders(ctx, ["O1"])
+        # the same objects: the change not yet written is not lost to a fresh read
+        assert [id(w) for w in again] == [id(w) for w in first] and again[0].status == "completed"
+        assert sql.value("SELECT status FROM work_order WHERE id = 'W0000'") == "pending"  # not before commit
+        async with uow.savepoint():
+            first[1].attempt = 2
+        with pytest.raises(LookupError):
+            async with uow.savepoint():
+                # read first inside a savepoint that rolls back: what it changed there is not written
+                other = await repository.work_orders(ctx, ["O2"], lock=True)
+                other[0].status = "cancelled"
+                raise LookupError("the nested step failed")
+
+    _run(client, work)
+    assert sql.rows("SELECT id, status, attempt, result FROM work_order ORDER BY id") == [
+        ("W0000", "completed", 1, {"iccid": "8986"}),
+        ("W0001", "pending", 2, None),
+        ("W0002", "pending", 1, None),
+        ("W0010", "pending", 1, None),
+        ("W0011", "pending", 1, None),
+    ]
+
+
+def _product(id_: str, **extra: Any) -> Product:
+    return Product(id=id_, body={"id": id_, "name": "宽带 300M"}, version=1, status="active", name="宽带 300M", **extra)
+
+
+def test_write_object_inserts_and_updates_like_a_flush(client: TestClient, sql: Sql) -> None:
+    async def work(uow: UnitOfWork) -> dict[str, Any]:
+        row = _product("P1")
+        await uow.write_object(row)
+        session = uow.session.sync_session
+        assert row in session and not session.new and not session.dirty  # persistent and clean
+        created = row.created_at  # filled from the database (no lazy load, which async would refuse)
+        assert isinstance(created, datetime) and row.termination_date is None
+        row.body = {**row.body, "status": "suspended"}
+        row.status, row.version = "suspended", 2
+        await uow.write_object(row)
+        assert not session.dirty
+        found = (await uow.session.execute(select(Product).where(Product.id == "P1"))).scalar_one()
+        assert found is row
+        return {"created": created, "updated": row.updated_at}
+
+    seen = _run(client, work)
+    assert sql.rows("SELECT status, version, body->>'status', created_at FROM product") == [
+        ("suspended", 2, "suspended", seen["created"])
+    ]
+    assert seen["updated"] >= seen["created"]
+
+
+def test_write_object_flushes_what_the_session_still_holds_first(client: TestClient, sql: Sql) -> None:
+    """A row the session has not written yet is written before the object (statements keep the
+    program's order); here a listener registered in the same transaction."""
+
+    async def work(uow: UnitOfWork) -> None:
+        uow.session.add(HubSubscription(id="S1", api="productInventory", callback="http://127.0.0.1:9/x", query=None))
+        await uow.write_object(_product("P2"))
+        assert sql.count("hub_subscription") == 0  # another connection: nothing committed yet
+        conn = await uow.driver()
+        assert (await (await conn.execute("SELECT count(*) FROM hub_subscription")).fetchone()) == (1,)
+
+    _run(client, work)
+    assert sql.count("hub_subscription") == 1 and sql.count("product") == 1
