@@ -9,7 +9,6 @@ def test_create_and_read_customer(client, admin, sql):
     assert sql.count("customer") == 1
 
 
-
 def test_routes_resolve_behind_a_path_prefix(client, admin, sql):
     """Served under a root path (a reverse proxy's /crm; the ASGI path then starts with it, as
     uvicorn --root-path gives it), the routers still find their routes: the quick prefix test of
