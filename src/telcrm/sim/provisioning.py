@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 from starlette.applications import Starlette
@@ -151,9 +152,9 @@ class Simulator:
         headers = {"Content-Type": "application/json"}
         if options.api_key:
             headers["Authorization"] = f"Bearer {options.api_key}"
-        self.client = httpx.AsyncClient(
-            headers=headers, timeout=60.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16)
-        )
+        # aiohttp: a fifth of httpx's CPU per POST; opened in the running loop (``_client``)
+        self._headers = headers
+        self._session: aiohttp.ClientSession | None = None
         self._seen: dict[tuple[str, int], None] = {}  # insertion-ordered, so the oldest can be forgotten
         self._withdrawn: set[tuple[str, int]] = set()  # scheduled work orders to drop when they fall due
         self._due: list[tuple[float, int, str, Result]] = []  # heap of (due time, sequence, callback, result)
@@ -218,7 +219,8 @@ class Simulator:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.client.aclose()
+            if self._session is not None:
+                await self._session.close()
             if pending := self.report()["results_pending"]:
                 log.warning("stopped with %d results not delivered", pending)
 
@@ -300,6 +302,15 @@ class Simulator:
                     self._senders.add(sender)
                     sender.add_done_callback(self._senders.discard)
 
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=60.0),
+                connector=aiohttp.TCPConnector(limit=64),
+            )
+        return self._session
+
     async def _send(self, callback: str, batch: list[Result]) -> None:
         """POST one batch until the callback takes it (2xx) or refuses it for good (other than 5xx)."""
         body = orjson.dumps({"results": batch})
@@ -307,25 +318,20 @@ class Simulator:
         try:
             while True:
                 try:
-                    response = await self.client.post(callback, content=body)
-                except httpx.HTTPError as exc:
+                    async with self._client().post(callback, data=body) as response:
+                        status, text = response.status, (await response.read()).decode(errors="replace")
+                except (aiohttp.ClientError, TimeoutError) as exc:
                     problem = f"{type(exc).__name__} {exc}"
                 else:
-                    if response.is_success:
+                    if 200 <= status < 300:
                         self.stats.results_sent += len(batch)
                         return
-                    if response.status_code < 500:
+                    if status < 500:
                         self.stats.callback_errors += 1
                         self.stats.results_dropped += len(batch)
-                        log.error(
-                            "%s refused %d results, dropped: %d %s",
-                            callback,
-                            len(batch),
-                            response.status_code,
-                            response.text[:500],
-                        )
+                        log.error("%s refused %d results, dropped: %d %s", callback, len(batch), status, text[:500])
                         return
-                    problem = f"HTTP {response.status_code}"
+                    problem = f"HTTP {status}"
                 self.stats.callback_errors += 1
                 log.warning("%s failed (%s); retrying %d results in %.1f s", callback, problem, len(batch), wait)
                 await asyncio.sleep(wait)

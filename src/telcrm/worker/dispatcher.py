@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from telcrm.kit.db import Database
 from telcrm.kit.outbox import delivery_signal
 from telcrm.models import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
+from telcrm.worker.http import JsonPoster, PostFailed
 from telcrm.worker.rounds import run_rounds
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.interval = interval
         self.batch = batch
-        self.client = httpx.AsyncClient(timeout=timeout)
+        self.client = JsonPoster(timeout)
 
     async def run_forever(self) -> None:
         await run_rounds(delivery_signal.event(), self._round, self.interval)
@@ -115,13 +115,13 @@ class Dispatcher:
     async def _send(self, url: str, body: dict[str, Any]) -> tuple[int | None, str | None, int]:
         started = time.perf_counter()
         try:
-            response = await self.client.post(url, json=body)
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:1000], int((time.perf_counter() - started) * 1000)
+            status, _ = await self.client.post(url, body)
+        except PostFailed as exc:
+            return None, str(exc)[:1000], int((time.perf_counter() - started) * 1000)
         ms = int((time.perf_counter() - started) * 1000)
-        if 200 <= response.status_code < 300:
-            return response.status_code, None, ms
-        return response.status_code, f"listener answered {response.status_code}", ms
+        if 200 <= status < 300:
+            return status, None, ms
+        return status, f"listener answered {status}", ms
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.client.close()

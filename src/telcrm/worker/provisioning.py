@@ -18,14 +18,13 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.db import Database
 from telcrm.kit.outbox import withdraw_signal, work_order_signal
 from telcrm.ordering import fulfilment
 from telcrm.ordering.repository import WorkOrderRow
 from telcrm.ordering.service import orders
+from telcrm.worker.http import JsonPoster, PostFailed
 from telcrm.worker.rounds import run_rounds
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class WorkOrderSender:
         self.batch = batch
         self.interval = interval
         self.resend_after = timedelta(seconds=resend_after)
-        self.client = httpx.AsyncClient(timeout=timeout)
+        self.client = JsonPoster(timeout)
         self.linger = linger
         self._swept = 0.0
         self._withdrawals: asyncio.Event | None = None
@@ -143,14 +142,14 @@ class WorkOrderSender:
             url = f"{self.url}/{domain}/workOrders"
             body = {"workOrders": [message(wo, self.callback) for wo in group]}
         try:
-            response = await self.client.post(url, json=body)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if 200 <= response.status_code < 300:
+            status, _ = await self.client.post(url, body)
+        except PostFailed as exc:
+            return str(exc)
+        if 200 <= status < 300:
             return None
-        if 400 <= response.status_code < 500:
-            return f"{REFUSED} {response.status_code}"
-        return f"provisioning answered {response.status_code}"
+        if 400 <= status < 500:
+            return f"{REFUSED} {status}"
+        return f"provisioning answered {status}"
 
     async def sweep(self) -> None:
         async with self.db.unit_of_work() as uow:
@@ -163,4 +162,4 @@ class WorkOrderSender:
             log.info("%d orders had a number reservation expire", expired)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.client.close()
