@@ -61,15 +61,15 @@ def test_insert_rows_writes_many_rows_in_few_statements(
     monkeypatch.setattr(kitdb, "MAX_PARAMETERS", 13 * 40)  # 40 work orders per statement
     statements: list[str] = []
 
+    execute = psycopg.AsyncRawCursor.execute
+
+    async def counting(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        statements.append(str(query))
+        return await execute(self, query, params, **kw)
+
+    monkeypatch.setattr(psycopg.AsyncRawCursor, "execute", counting)
+
     async def work(uow: UnitOfWork) -> None:
-        conn = await uow.driver()
-        execute = conn.execute
-
-        async def counting(query: Any, params: Any = None, **kw: Any) -> Any:
-            statements.append(str(query))
-            return await execute(query, params, **kw)
-
-        monkeypatch.setattr(conn, "execute", counting)
         await uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(n) for n in range(100)], jsonb=("payload",))
 
     _run(client, work)

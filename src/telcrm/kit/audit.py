@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from telcrm.kit.auth import Context
+from telcrm.kit.db import snapshot
 
 BUFFER = "audit.entries"
 
@@ -34,7 +33,7 @@ def record(
 ) -> None:
     # a snapshot (the documents may still change in this transaction), written with the
     # transaction's other entries in one statement just before it commits
-    changes = orjson.loads(orjson.dumps(diff(before, after)))
+    changes = snapshot(diff(before, after))
     ctx.uow.buffer(BUFFER, lambda rows: _write(ctx, rows)).append(
         {
             "principal_id": ctx.caller.id,

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import psycopg
 from sqlalchemy import create_engine
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 if TYPE_CHECKING:
-    import psycopg
-
     from telcrm.kit.auth import Context
 
 log = logging.getLogger(__name__)
@@ -32,18 +34,39 @@ log = logging.getLogger(__name__)
 AfterCommit = Callable[[], Awaitable[None] | None]
 
 
+class JsonText(str):
+    """A JSON value already serialised (a snapshot taken when it was recorded): written as it is."""
+
+    __slots__ = ()
+
+
+def snapshot(value: Any) -> JsonText:
+    """``value`` as JSON text now: later changes to it in the transaction do not change what is written."""
+    return JsonText(orjson.dumps(value).decode())
+
+
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return value if isinstance(value, JsonText) else orjson.dumps(value).decode()
 
 
 # PostgreSQL takes at most 65,535 parameters in one statement
 MAX_PARAMETERS = 30_000
 
 
+def _rows_sql(casts: list[str], count: int) -> str:
+    """``($1::cast, $2, ...), (...)`` for ``count`` rows: PostgreSQL's own numbered placeholders, run
+    on a raw cursor, so that psycopg does not parse a long multi-row statement at every call (it
+    caches its parse only for short statements)."""
+    width = len(casts)
+    return ", ".join(
+        "(" + ", ".join(f"${r * width + i + 1}{cast}" for i, cast in enumerate(casts)) + ")" for r in range(count)
+    )
+
+
 @functools.lru_cache(maxsize=512)
 def _insert_sql(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...], count: int) -> str:
-    row = "(" + ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns) + ")"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * count)}"
+    casts = ["::jsonb" if c in jsonb else "" for c in columns]
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_rows_sql(casts, count)}"
 
 
 @functools.lru_cache(maxsize=512)
@@ -53,13 +76,14 @@ def _update_sql(table: Any, key: str, columns: tuple[str, ...], count: int) -> s
     dialect = postgresql.dialect()
     names = (key, *columns)
     # a cast to VARCHAR(n) would cut a longer value silently: cast to VARCHAR, the column checks the length
-    casts = [re.sub(r"^VARCHAR\(\d+\)$", "VARCHAR", table.c[name].type.compile(dialect=dialect)) for name in names]
-    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    casts = [
+        "::" + re.sub(r"^VARCHAR\(\d+\)$", "VARCHAR", table.c[name].type.compile(dialect=dialect)) for name in names
+    ]
     sets = [f"{c} = v.{c}" for c in columns]
     if "updated_at" in table.c and "updated_at" not in columns:
         sets.append("updated_at = now()")
     return (
-        f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM (VALUES {', '.join([row] * count)})"
+        f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM (VALUES {_rows_sql(casts, count)})"
         f" AS v({', '.join(names)}) WHERE t.{key} = v.{key}"
     )
 
@@ -208,7 +232,7 @@ class UnitOfWork:
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
             params = [_dumps(r[c]) if c in jsonb else r[c] for r in chunk for c in columns]
-            await conn.execute(_insert_sql(table, columns, jsonb, len(chunk)), params)
+            await psycopg.AsyncRawCursor(conn).execute(_insert_sql(table, columns, jsonb, len(chunk)), params)
 
     async def update_rows(self, table: Any, key: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         """Set ``columns`` of the rows of ``table`` (a SQLAlchemy Table) whose ``key`` is each
@@ -228,7 +252,7 @@ class UnitOfWork:
                 for row in chunk
                 for i, value in enumerate(row)
             ]
-            await conn.execute(_update_sql(table, key, columns, len(chunk)), params)
+            await psycopg.AsyncRawCursor(conn).execute(_update_sql(table, key, columns, len(chunk)), params)
 
     async def write_object(self, obj: Any) -> None:
         """Write a mapped object's new or changed column values with one plain statement on
@@ -236,10 +260,6 @@ class UnitOfWork:
         persistent and clean, as a flush would. For the documents of the busy paths (orders,
         products). Objects the session still has to write (new or changed ones, which the new
         row may refer to) are flushed first, so statements keep the order of the program."""
-        from sqlalchemy import inspect as sa_inspect
-        from sqlalchemy.orm import make_transient_to_detached
-        from sqlalchemy.orm.attributes import set_committed_value
-
         session = self.session.sync_session
         state = sa_inspect(obj)
         if state.pending:

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from sqlalchemy import bindparam, select
 
 from telcrm.kit import cache
 from telcrm.kit.auth import Context
+from telcrm.kit.db import snapshot
 from telcrm.kit.errors import ValidationFailed
 from telcrm.kit.ids import new_id
 from telcrm.models import HubSubscription
@@ -119,7 +119,7 @@ async def emit(
     """Record ``event_type`` about ``resource`` (its TMF document) for delivery after commit."""
     event_body = {resource_type: resource}
     # a snapshot: the documents may change later in the transaction, the event must not
-    payload = orjson.loads(orjson.dumps({"event": event_body, **(extra or {})}))
+    payload = snapshot({"event": event_body, **(extra or {})})
     # the listeners of an api, read once per transaction (a busy transaction emits many events)
     listeners: dict[str, list[Any]] = ctx.extra.setdefault(LISTENERS, {})
     if api not in listeners:
