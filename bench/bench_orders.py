@@ -43,6 +43,7 @@ from bench_api import make_key, run_wrk, wait_healthy  # noqa: E402
 from telcrm.demo.catalog import _items, load_catalog  # noqa: E402
 from telcrm.kit.embedded import resolve_database_url  # noqa: E402
 from telcrm.kit.settings import get_settings  # noqa: E402
+from telcrm.ordering.pool import add_numbers  # noqa: E402
 
 ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
 OFFERING = "/tmf-api/productCatalogManagement/v4/productOffering"
@@ -335,6 +336,14 @@ def main() -> None:
         customers = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
         shops = sample_shops(conn, min(total, 20000))
         numbers = free_numbers(conn, total)
+        if len(numbers) < total:
+            # earlier runs took them: add fresh ones (prefix 198, after those of the demo data), as
+            # staff would with `telcrm numbers add`
+            last = conn.execute("SELECT max(number) FROM number_pool WHERE number LIKE '198________'").fetchone()
+            start = int(last[0][3:]) + 1 if last and last[0] else 0
+            added = add_numbers(plain, [f"198{n:08d}" for n in range(start, start + 2 * total)], "mobile")
+            print(f"the number pool had {len(numbers)} free mobile numbers, {total} needed: {added} added")
+            numbers = free_numbers(conn, total)
     if len(numbers) < total:
         raise SystemExit(f"the number pool has {len(numbers)} free mobile numbers; {total} needed")
     admin_key = asyncio.run(make_key(url, "bench-orders", "admin"))
