@@ -159,22 +159,26 @@ class RawClient:
             writer.close()
 
 
-async def load(base: str, key: str, bodies: list[dict[str, Any]], rate: float) -> list[tuple[float, int, str, str]]:
+async def load(
+    base: str, key: str, bodies: list[dict[str, Any]], rate: float
+) -> list[tuple[float, int, str, str, float]]:
     """Open loop: order n leaves at start + n / rate whatever the earlier ones are doing.
-    Each answer: latency, status, the order's state and id."""
-    results: list[tuple[float, int, str, str]] = []
+    Each answer: latency, status, the order's state and id, when it left (seconds into the load)."""
+    results: list[tuple[float, int, str, str, float]] = []
     host, port = base.split("//", 1)[1].split(":")
     client = RawClient(host, int(port), 64)
     requests = [client.request(ORDER, key, body) for body in bodies]
 
     async def one(raw: bytes) -> None:
         started = time.perf_counter()
+        at = started - start
         try:
             status, body = await client.send(raw)
             doc = orjson.loads(body) if body else {}
-            results.append((time.perf_counter() - started, status, str(doc.get("state", "")), str(doc.get("id", ""))))
+            state, id_ = str(doc.get("state", "")), str(doc.get("id", ""))
+            results.append((time.perf_counter() - started, status, state, id_, at))
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
-            results.append((time.perf_counter() - started, 0, type(exc).__name__, ""))
+            results.append((time.perf_counter() - started, 0, type(exc).__name__, "", at))
 
     tasks = []
     start = time.perf_counter()
@@ -391,13 +395,18 @@ def main() -> None:
         cpu_loaded = cpu_by_part(server.pid, sim.pid)
         latencies = [r[0] for r in results if r[1] == 201]
         statuses: dict[str, int] = {}
-        for _, code, state, _ in results:
+        for _, code, state, _, _ in results:
             statuses[f"{code} {state}"] = statuses.get(f"{code} {state}", 0) + 1
         print(f"\norders offered: {total} at {args.rate:g}/s over {offered:.1f} s; answers: {statuses}")
         print(
             f"capture latency: p50 {pct(latencies, 50):.1f} ms, p90 {pct(latencies, 90):.1f} ms,"
             f" p99 {pct(latencies, 99):.1f} ms, max {max(latencies) * 1000:.1f} ms"
         )
+        windows: dict[int, list[float]] = {}
+        for latency, code, _, _, at in results:
+            if code == 201:
+                windows.setdefault(int(at // 10), []).append(latency)
+        print("capture p99 per 10 s of the load: " + ", ".join(f"{pct(w, 99):.0f}" for _, w in sorted(windows.items())))
         print(
             "CPU per order during the load: "
             + ", ".join(
@@ -408,16 +417,26 @@ def main() -> None:
         # would cost PostgreSQL more CPU than the orders themselves, and count against them)
         open_ids = [r[3] for r in results if r[3]]
         with psycopg.connect(plain, autocommit=True) as conn:
-            while open_ids and time.perf_counter() - started <= args.duration * 10:
-                time.sleep(0.5)
-                open_ids = [
+
+            def still_open(ids: list[str]) -> list[str]:
+                return [
                     row[0]
                     for row in conn.execute(
                         "SELECT id FROM product_order WHERE id = ANY(%s)"
                         " AND state NOT IN ('completed', 'partial', 'failed', 'rejected', 'cancelled')",
-                        (open_ids,),
+                        (ids,),
                     )
                 ]
+
+            open_ids = still_open(open_ids)
+            print(
+                f"orders ended while the load ran: {total - len(open_ids)}"
+                f" ({(total - len(open_ids)) / offered:.0f}/s; the rest were placed in the last seconds"
+                " or wait for a retry of a failed work order)"
+            )
+            while open_ids and time.perf_counter() - started <= args.duration * 10:
+                time.sleep(0.5)
+                open_ids = still_open(open_ids)
             ended = time.perf_counter() - started
             cpu_after = cpu_by_part(server.pid, sim.pid)
             print(
