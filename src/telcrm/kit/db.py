@@ -286,7 +286,9 @@ class UnitOfWork:
             for column in table.c:
                 if column.key in state.dict:
                     values[column.key] = state.dict[column.key]
-                elif column.default is not None and column.default.is_scalar:
+                elif column.default is not None:
+                    if not column.default.is_scalar:  # a Python function or SQL expression: not done here
+                        raise TypeError(f"write_object takes scalar or server defaults only: {table.name}.{column.key}")
                     values[column.key] = column.default.arg
                 elif column.server_default is None:
                     values[column.key] = None
