@@ -49,6 +49,18 @@ def _dumps(value: Any) -> str:
     return value if isinstance(value, JsonText) else orjson.dumps(value).decode()
 
 
+_JSON = "jsonb"
+
+
+def _is_json(column: Any) -> bool:
+    return column.type.__visit_name__ in ("JSONB", "JSON")
+
+
+def _param(column: Any, value: Any) -> Any:
+    """A value for ``column`` as the statement takes it: JSON columns as JSON text (None is SQL NULL)."""
+    return _dumps(value) if value is not None and _is_json(column) else value
+
+
 # PostgreSQL takes at most 65,535 parameters in one statement
 MAX_PARAMETERS = 30_000
 
@@ -103,13 +115,6 @@ def _object_update_sql(table: Any, key: str, columns: tuple[str, ...]) -> str:
         sets.append("updated_at = now()")
         returning = " RETURNING updated_at"
     return f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = %s{returning}"
-
-
-_JSON = "jsonb"
-
-
-def _is_json(column: Any) -> bool:
-    return column.type.__visit_name__ in ("JSONB", "JSON")
 
 
 class Prebuilt:
@@ -242,16 +247,12 @@ class UnitOfWork:
         one. JSONB values are given as Python values (None is SQL NULL)."""
         if not rows:
             return
-        jsonb = {i for i, name in enumerate((key, *columns)) if table.c[name].type.__visit_name__ in ("JSONB", "JSON")}
+        targets = [table.c[name] for name in (key, *columns)]
         conn = await self.driver()
-        per = max(1, MAX_PARAMETERS // (len(columns) + 1))
+        per = max(1, MAX_PARAMETERS // len(targets))
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
-            params = [
-                _dumps(value) if i in jsonb and value is not None else value
-                for row in chunk
-                for i, value in enumerate(row)
-            ]
+            params = [_param(column, value) for row in chunk for column, value in zip(targets, row, strict=True)]
             await psycopg.AsyncRawCursor(conn).execute(_update_sql(table, key, columns, len(chunk)), params)
 
     async def write_object(self, obj: Any) -> None:
@@ -275,7 +276,7 @@ class UnitOfWork:
             if not columns:
                 return
             values = {name: getattr(obj, name) for name in columns}
-            params = [_dumps(v) if _is_json(table.c[n]) and v is not None else v for n, v in values.items()]
+            params = [_param(table.c[n], v) for n, v in values.items()]
             cursor = await conn.execute(_object_update_sql(table, key, columns), [*params, getattr(obj, key)])
             if cursor.rowcount != 1:
                 raise RuntimeError(f"{table.name} {getattr(obj, key)} was not found to update")
@@ -294,7 +295,7 @@ class UnitOfWork:
                     values[column.key] = None
             returning = tuple(c.key for c in table.c if c.key not in values)
             columns = tuple(values)
-            params = [_dumps(v) if _is_json(table.c[n]) and v is not None else v for n, v in values.items()]
+            params = [_param(table.c[n], v) for n, v in values.items()]
             cursor = await conn.execute(_object_insert_sql(table, columns, returning), params)
             if returning:
                 values.update(zip(returning, await cursor.fetchone(), strict=True))  # type: ignore[arg-type]

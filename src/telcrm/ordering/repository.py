@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -173,14 +174,14 @@ async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
 # Work orders are read and written with plain SQL (ADR 10): a result batch or a sender round
 # touches hundreds, which the ORM would load as mapped objects and update one statement each.
 MUTABLE = ("status", "attempt", "send_attempts", "next_attempt_at", "sent_at", "finished_at", "reason", "result")
-_WORK_READ = (*WORK_COLUMNS[:-1], "sent_at", "finished_at", "reason", "result", "payload", "created_at")
 CHANGES = "ordering.work_order_changes"
+_mutable = operator.attrgetter(*MUTABLE)
 
 
 @dataclass(slots=True, eq=False)
 class WorkOrderRow:
     """A work order as read in this transaction. Change its attributes; what changed is written
-    when the transaction commits, in one statement for all of them (``track``). Work orders are
+    when the transaction commits, in one statement for all of them (``_rows``). Work orders are
     not changed inside a savepoint (a rolled-back savepoint would not undo the change)."""
 
     id: str
@@ -204,16 +205,8 @@ class WorkOrderRow:
     saved: tuple[Any, ...] = ()
 
     def values(self) -> tuple[Any, ...]:
-        return (
-            self.status,
-            self.attempt,
-            self.send_attempts,
-            self.next_attempt_at,
-            self.sent_at,
-            self.finished_at,
-            self.reason,
-            self.result,
-        )
+        """The ``MUTABLE`` columns' values."""
+        return _mutable(self)  # type: ignore[no-any-return]
 
 
 def _rows(ctx: Context, found: list[tuple[Any, ...]]) -> list[WorkOrderRow]:
@@ -239,7 +232,8 @@ async def _write_changes(uow: UnitOfWork, rows: list[WorkOrderRow]) -> None:
     await uow.update_rows(WorkOrder.__table__, "id", MUTABLE, [(row.id, *row.values()) for row in changed])
 
 
-_WORK_COLUMNS = [WorkOrder.__table__.c[name] for name in _WORK_READ]
+# the columns read, in the order of WorkOrderRow's fields
+_WORK_COLUMNS = [WorkOrder.__table__.c[f.name] for f in fields(WorkOrderRow) if f.name != "saved"]
 _IDS = bindparam("ids", type_=ARRAY(String))
 _OWNERS = Prebuilt(select(WorkOrder.id, WorkOrder.order_id).where(WorkOrder.id == any_(_IDS)))
 _WORK_OF = (

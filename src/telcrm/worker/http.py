@@ -22,18 +22,16 @@ class PostFailed(Exception):
 class JsonPoster:
     """One connection pool, opened at the first POST (inside the running event loop)."""
 
-    def __init__(self, timeout: float, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, timeout: float) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self.headers = {**JSON, **(headers or {})}
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, url: str, body: Any) -> tuple[int, bytes]:
-        """POST ``body`` (bytes as they are, anything else as JSON); the status and the answer's body."""
+        """POST ``body`` as JSON; the status and the answer's body."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
-        data = body if isinstance(body, bytes) else orjson.dumps(body)
+            self._session = aiohttp.ClientSession(timeout=self.timeout, headers=JSON)
         try:
-            async with self._session.post(url, data=data) as response:
+            async with self._session.post(url, data=orjson.dumps(body)) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise PostFailed(f"{type(exc).__name__}: {exc}") from exc
