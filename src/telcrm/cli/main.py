@@ -85,6 +85,8 @@ def _serve(host: str, port: int, workers: int) -> None:
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         os.environ["TELCRM_BASE_URL"] = f"http://{local}:{port}"
         get_settings.cache_clear()
+    os.environ.setdefault("TELCRM_DB_POOL_WARM", "8")  # each process opens its connections before it serves
+    get_settings.cache_clear()
     console.print(f"serving on http://{host}:{port}  (screens: /desk and /hall; API docs: /docs)")
     uvicorn.run(
         "telcrm.api.app:create_app",

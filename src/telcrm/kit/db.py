@@ -8,6 +8,7 @@ data is durable (event delivery, callbacks, cache invalidation) is registered wi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -172,6 +173,19 @@ class Database:
         )
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._sync: Engine | None = None
+
+    async def warm(self, count: int) -> None:
+        """Open ``count`` pooled connections for transactions and half as many for reads, at once,
+        and leave them in the pools (a new PostgreSQL session costs a process start and cold caches)."""
+
+        async def one(engine: AsyncEngine) -> None:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+                await asyncio.sleep(0.05)  # held a moment, so the others open connections of their own
+
+        await asyncio.gather(
+            *(one(self.engine) for _ in range(count)), *(one(self.read_engine) for _ in range(count // 2))
+        )
 
     @property
     def sync_engine(self) -> Engine:
@@ -341,9 +355,19 @@ class UnitOfWork:
         await self.session.flush()
 
     async def commit(self) -> None:
-        for write in self._before_commit:
-            await write()
-        await self.session.commit()
+        if any(self.buffers.values()):
+            # the ORM's pending writes first (it checks their row counts as each comes back), then
+            # the buffered rows and COMMIT in one pipeline: sent together, one wait for them all
+            # (ADR 10). An error in any of them aborts the rest, COMMIT included: nothing is half-written.
+            await self.session.flush()
+            conn = await self.driver()
+            async with conn.pipeline():
+                for write in self._before_commit:
+                    await write()
+                if self.session.new or self.session.dirty:
+                    raise RuntimeError("a buffered write changed mapped objects: they would miss the commit")
+                await conn.commit()
+        await self.session.commit()  # ends the session's transaction (the connection's is already over)
         self.committed = True
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
