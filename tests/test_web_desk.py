@@ -147,17 +147,18 @@ def test_each_language_renders(client: TestClient, web_login) -> None:
 
 
 def test_committed_events_reach_live_subscribers(database_url: str, sql: Sql) -> None:
-    """kit.live: the outbox trigger notifies at commit; a rollback tells nobody."""
+    """kit.live: the outbox trigger notifies at commit; a rollback tells nobody. The process
+    listens only while someone subscribes, and a subscriber is first told to reload everything."""
 
     async def scenario() -> list[frozenset[str]]:
         seen: list[frozenset[str]] = []
-        listener = asyncio.create_task(live.listen(database_url))
+        listener = asyncio.create_task(live.listen(database_url, idle_seconds=0.1))
         try:
-            for _ in range(100):
-                if live.is_listening():
-                    break
-                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            assert not live.is_listening()  # nobody watches: no listening connection
             async with live.subscribe(["c:C1", "c:C2"]) as queue:
+                assert await asyncio.wait_for(queue.get(), 5) == frozenset({"*"})  # listening from now on
+                assert live.is_listening()
                 plain = database_url.replace("postgresql+psycopg://", "postgresql://")
                 async with await psycopg.AsyncConnection.connect(plain) as conn:
                     insert = (
@@ -173,6 +174,11 @@ def test_committed_events_reach_live_subscribers(database_url: str, sql: Sql) ->
                 await asyncio.sleep(0.2)
                 while not queue.empty():
                     seen.append(queue.get_nowait())
+            for _ in range(100):  # the last subscriber gone: it stops listening
+                if not live.is_listening():
+                    break
+                await asyncio.sleep(0.05)
+            assert not live.is_listening()
         finally:
             listener.cancel()
         return seen

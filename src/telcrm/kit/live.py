@@ -7,9 +7,13 @@ too many to name. PostgreSQL delivers a notification only when its transaction c
 screen never hears of a change that was rolled back, and it hears of changes made by any process
 (another server, the worker, the CLI).
 
-Each server process keeps one listening connection (``listen``) and fans the topics out to the
-in-process subscribers (``subscribe``), each an asyncio queue of topic sets. A subscriber that
-falls behind loses nothing that matters: it is told "something changed" and reloads.
+Each server process keeps one listening connection (``listen``) while it has subscribers
+(``subscribe``, each an asyncio queue of topic sets) and fans the topics out to them. With no open
+screen it does not listen at all: a busy server commits hundreds of changes a second, and every
+notification would wake the process and a database backend for nobody (ADR 10). When listening
+starts, or starts again after a lost connection, every subscriber is told "everything changed"
+(``*``) and reloads, so nothing committed before it was listening is missed. A subscriber that
+falls behind loses nothing that matters either: it is told "something changed" and reloads.
 """
 
 from __future__ import annotations
@@ -28,12 +32,26 @@ log = logging.getLogger(__name__)
 CHANNEL = "telcrm_live"
 EVERYTHING = "*"
 QUEUE_SIZE = 64
+IDLE_SECONDS = 5.0  # without subscribers this long, the listening connection is closed
 
 
 class _Hub:
     def __init__(self) -> None:
         self.by_topic: dict[str, set[asyncio.Queue[frozenset[str]]]] = {}
         self.listening = False
+        self.subscribers = 0
+        self._wanted: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wanted(self) -> asyncio.Event:
+        """Set while someone subscribes; an event of the running loop (a new loop, as the tests
+        start, gets its own, as in kit.outbox)."""
+        loop = asyncio.get_running_loop()
+        if self._wanted is None or self._loop is not loop:
+            self._wanted, self._loop = asyncio.Event(), loop
+            if self.subscribers:
+                self._wanted.set()
+        return self._wanted
 
     def publish(self, payload: str) -> None:
         topics = frozenset(payload.split())
@@ -67,9 +85,14 @@ async def subscribe(topics: Iterable[str]) -> AsyncIterator[asyncio.Queue[frozen
     names = set(topics)
     for name in names:
         _hub.by_topic.setdefault(name, set()).add(queue)
+    _hub.subscribers += 1
+    _hub.wanted().set()
     try:
         yield queue
     finally:
+        _hub.subscribers -= 1
+        if not _hub.subscribers:
+            _hub.wanted().clear()
         for name in names:
             queues = _hub.by_topic.get(name)
             if queues is not None:
@@ -86,22 +109,33 @@ def order_topic(order_id: str) -> str:
     return f"o:{order_id}"
 
 
-async def listen(url: str, *, retry_seconds: float = 1.0) -> None:
-    """Listen until cancelled; after a lost connection, reconnect and tell everyone to reload."""
+async def listen(url: str, *, retry_seconds: float = 1.0, idle_seconds: float = IDLE_SECONDS) -> None:
+    """Until cancelled: listen while there are subscribers (and ``idle_seconds`` after the last one
+    left); after a lost connection, reconnect and tell everyone to reload."""
     plain = bulk.plain_url(url)
     while True:
+        await _hub.wanted().wait()
         try:
             conn = await psycopg.AsyncConnection.connect(plain, autocommit=True)
             try:
                 await conn.execute(f"LISTEN {CHANNEL}")
-                if _hub.listening is False:
-                    _hub.publish(EVERYTHING)  # whatever happened while nobody listened
                 _hub.listening = True
-                async for note in conn.notifies():
-                    _hub.publish(note.payload)
+                _hub.publish(EVERYTHING)  # whatever happened while nobody listened
+                idle_since: float | None = None
+                while True:
+                    async for note in conn.notifies(timeout=1.0):
+                        _hub.publish(note.payload)
+                    if _hub.subscribers:
+                        idle_since = None
+                        continue
+                    now = asyncio.get_running_loop().time()
+                    idle_since = idle_since or now
+                    if now - idle_since >= idle_seconds:
+                        break
             finally:
                 _hub.listening = False
                 await conn.close()
+            continue  # stopped for want of subscribers
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a lost connection: subscribers reload once it is back
