@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import shutil
@@ -181,6 +182,9 @@ async def load(
             results.append((time.perf_counter() - started, 0, type(exc).__name__, "", at))
 
     tasks = []
+    # the generator's own collector pauses would be measured as the server's latency
+    gc.collect()
+    gc.disable()
     start = time.perf_counter()
     for n, raw in enumerate(requests):
         delay = start + n / rate - time.perf_counter()
@@ -188,6 +192,7 @@ async def load(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(raw)))
     await asyncio.gather(*tasks)
+    gc.enable()
     client.close()
     return results
 
@@ -222,6 +227,14 @@ def cpu_by_part(server: int, sim: int) -> dict[str, float]:
         "PostgreSQL": sum(cpu for pid, cpu in used.items() if names[pid] in ("postgres", "postmaster")),
         "load generator": used.get(os.getpid(), 0.0),
     }
+
+
+def open_work_orders(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM work_order WHERE status IN ('waiting', 'pending', 'sent', 'withdrawing')"
+        ).fetchone()
+    return int(found[0]) if found else 0
 
 
 def pct(values: list[float], p: float) -> float:
@@ -326,6 +339,13 @@ def main() -> None:
     parser.add_argument("--sim-port", type=int, default=8101)
     parser.add_argument("--sim-delay", type=float, default=0.5, help="seconds until the simulator answers a work order")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="seconds of orders at --rate before the measured load (fresh server processes open their"
+        " database connections and fill their caches); checked like the others, timed apart",
+    )
     args = parser.parse_args()
     random.seed(args.seed)
     settings = get_settings()
@@ -336,20 +356,22 @@ def main() -> None:
     )
     load_catalog(url)  # the demo catalog, if the data predates it
     total = int(args.rate * args.duration)
+    warm = int(args.rate * args.warmup)
     with psycopg.connect(plain) as conn:
         customers = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
         shops = sample_shops(conn, min(total, 20000))
-        numbers = free_numbers(conn, total)
-        if len(numbers) < total:
+        numbers = free_numbers(conn, total + warm)
+        if len(numbers) < total + warm:
             # earlier runs took them: add fresh ones (prefix 198, after those of the demo data), as
             # staff would with `telcrm numbers add`
             last = conn.execute("SELECT max(number) FROM number_pool WHERE number LIKE '198________'").fetchone()
             start = int(last[0][3:]) + 1 if last and last[0] else 0
-            added = add_numbers(plain, [f"198{n:08d}" for n in range(start, start + 2 * total)], "mobile")
-            print(f"the number pool had {len(numbers)} free mobile numbers, {total} needed: {added} added")
-            numbers = free_numbers(conn, total)
-    if len(numbers) < total:
-        raise SystemExit(f"the number pool has {len(numbers)} free mobile numbers; {total} needed")
+            need = total + warm
+            added = add_numbers(plain, [f"198{n:08d}" for n in range(start, start + 2 * need)], "mobile")
+            print(f"the number pool had {len(numbers)} free mobile numbers, {need} needed: {added} added")
+            numbers = free_numbers(conn, need)
+    if len(numbers) < total + warm:
+        raise SystemExit(f"the number pool has {len(numbers)} free mobile numbers; {total + warm} needed")
     admin_key = asyncio.run(make_key(url, "bench-orders", "admin"))
     sim_key = asyncio.run(make_key(url, "bench-provisioning", "system"))
     base = f"http://127.0.0.1:{args.port}"
@@ -385,9 +407,30 @@ def main() -> None:
                 print(f"{name:<26}{4:>6}{f['rps']:>10}{f['p50']:>10}{f['p90']:>10}{f['p99']:>10}{f['non2xx']:>9}")
         else:
             print("wrk is not installed (apt-get install wrk): catalog figures skipped")
+        backlog = open_work_orders(plain)
+        if backlog:
+            # work orders left open by an earlier run (stopped before its orders ended) would be
+            # sent first and counted against this run: let the server finish them before the load
+            print(f"{backlog} work orders of earlier runs still open: waiting for them to end")
+            deadline = time.perf_counter() + 600
+            while backlog and time.perf_counter() < deadline:
+                time.sleep(2)
+                backlog = open_work_orders(plain)
+            if backlog:
+                raise SystemExit(f"{backlog} work orders of earlier runs still open after 10 minutes")
         tag = f"bench{int(time.time())}"
-        kinds = random.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=total)
-        bodies = [order_body(n, random.choice(shops), kinds[n], numbers[n], tag) for n in range(total)]
+        kinds = random.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=total + warm)
+        bodies = [order_body(n, random.choice(shops), kinds[n], numbers[n], tag) for n in range(total + warm)]
+        warmed: list[tuple[float, int, str, str, float]] = []
+        if warm:
+            warmed = asyncio.run(load(base, admin_key, bodies[total:], args.rate))
+            times = [r[0] for r in warmed if r[1] == 201]
+            print(
+                f"warm-up: {len(times)} of {warm} orders captured in {args.warmup:g} s; capture p50"
+                f" {pct(times, 50):.1f} ms, p99 {pct(times, 99):.1f} ms (not counted below)"
+            )
+            time.sleep(1)
+        bodies = bodies[:total]
         started = time.perf_counter()
         cpu_before = cpu_by_part(server.pid, sim.pid)
         results = asyncio.run(load(base, admin_key, bodies, args.rate))
@@ -461,7 +504,8 @@ def main() -> None:
                 ).fetchone()[0]
             ):  # type: ignore[index]
                 time.sleep(0.5)
-            for name, value in check(conn, tag, len(latencies)).items():
+            placed = len(latencies) + sum(1 for r in warmed if r[1] == 201)
+            for name, value in check(conn, tag, placed).items():
                 print(f"  {name:<44}{value}")
         stats = httpx.get(f"http://127.0.0.1:{args.sim_port}/stats").json()
         print(f"provisioning simulator: {stats}")

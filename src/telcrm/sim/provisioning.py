@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -130,6 +131,12 @@ def work_orders(body: bytes, *, withdrawal: bool = False) -> list[dict[str, Any]
 
 
 def _is_http_url(value: Any) -> bool:
+    return isinstance(value, str) and _is_http_url_text(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_http_url_text(value: str) -> bool:
+    # every work order of a sender names the same callback: parsed once
     try:
         url = httpx.URL(value)
     except (TypeError, httpx.InvalidURL):
