@@ -186,3 +186,39 @@ def test_write_object_flushes_what_the_session_still_holds_first(client: TestCli
 
     _run(client, work)
     assert sql.count("hub_subscription") == 1 and sql.count("product") == 1
+
+
+def test_commit_sends_buffered_writes_and_commit_together_and_a_failing_one_leaves_nothing(
+    client: TestClient, sql: Sql
+) -> None:
+    """UnitOfWork.commit: the buffered rows and COMMIT go in one pipeline; when one of them fails,
+    the transaction's other writes (direct and buffered) are gone and nothing runs after commit."""
+    _order(sql)
+    told: list[str] = []
+
+    def work(*, fail: bool) -> Callable[[UnitOfWork], Awaitable[None]]:
+        async def go(uow: UnitOfWork) -> None:
+            await (await uow.driver()).execute("UPDATE product_order SET version = 2 WHERE id = 'O1'")
+            uow.buffer(
+                "test.work",
+                lambda rows: uow.insert_rows("work_order", repository.WORK_COLUMNS, rows, jsonb=("payload",)),
+            ).extend(
+                [_work(1), _work(1) if fail else _work(2)]  # the same id twice: a unique violation
+            )
+            uow.buffer(
+                "test.other",
+                lambda rows: uow.insert_rows("work_order", repository.WORK_COLUMNS, rows, jsonb=("payload",)),
+            ).append(_work(3))
+            uow.after_commit(lambda: told.append("committed"))
+
+        return go
+
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        _run(client, work(fail=True))
+    assert sql.count("work_order") == 0
+    assert sql.value("SELECT version FROM product_order WHERE id = 'O1'") == 1
+    assert told == []
+    _run(client, work(fail=False))  # the pool's connections are fine afterwards
+    assert sql.rows("SELECT id FROM work_order ORDER BY id") == [("W0001",), ("W0002",), ("W0003",)]
+    assert sql.value("SELECT version FROM product_order WHERE id = 'O1'") == 2
+    assert told == ["committed"]
