@@ -205,12 +205,18 @@ class Database:
                 raise
             else:
                 await uow.commit()
+            finally:
+                uow.release()
 
     @asynccontextmanager
     async def read_only(self) -> AsyncIterator[UnitOfWork]:
         """A unit of work for reads: autocommit, so no BEGIN/COMMIT round trips; never commits."""
         async with self.read_sessions() as session:
-            yield UnitOfWork(session)
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+            finally:
+                uow.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -320,6 +326,16 @@ class UnitOfWork:
         # clean, as after a flush (what Session.flush itself does to the objects it wrote), so the
         # commit's flush has nothing to do for it
         state._commit_all(state.dict, session.identity_map)
+
+    def release(self) -> None:
+        """Drop what the transaction held once it is over. The buffers' writers and the hooks are
+        closures over the request's context, which holds this unit of work: left alone, every
+        request would leave a reference cycle for the garbage collector, whose passes then stall
+        the event loop (ADR 10)."""
+        self._before_commit.clear()
+        self._after_commit.clear()
+        self.buffers.clear()
+        self._driver = None
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""
