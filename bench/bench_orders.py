@@ -7,13 +7,14 @@ Usage (after `telcrm demo-data --customers 1000000` on the same database setting
 It starts `telcrm serve` (with its work-order sender) and `telcrm provisioning-sim` (delay 0.5 s
 ± 0.3 s, 5 % failures of which 30 % permanent), then:
 1. catalog: wrk on the active offering list (browse) and on single offerings (detail);
-2. orders: an open-loop load generator POSTs orders at ``--rate`` per second for ``--duration``
-   seconds (a mix of mobile plans with a number from the pool, broadband, IPTV and converged
-   bundles, for sampled active individual customers with their own account and user), records
-   each capture's latency, then waits until every order has ended and checks that nothing was
-   lost or doubled: every order stored once and ended, one product per completed item, one
-   Create event per order and per product, one billing start per product, no work order or
-   number left open.
+2. orders: after ``--warmup`` seconds of orders at the same rate (timed apart), an open-loop load
+   generator POSTs orders at ``--rate`` per second for ``--duration`` seconds (a mix of mobile
+   plans with a number from the pool, broadband, IPTV and converged bundles, for sampled active
+   individual customers with their own account and user), records each capture's latency, then
+   waits until every order has ended and checks that nothing was lost or doubled: every order
+   stored once and ended, one product per completed item, one Create event per order and per
+   product, one billing start per product, no work order or number left open. Work orders left
+   open by an earlier, interrupted run are waited for first.
 Server, simulator, database and load generator share this machine's cores.
 """
 
