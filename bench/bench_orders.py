@@ -186,14 +186,16 @@ async def load(
     # the generator's own collector pauses would be measured as the server's latency
     gc.collect()
     gc.disable()
-    start = time.perf_counter()
-    for n, raw in enumerate(requests):
-        delay = start + n / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(raw)))
-    await asyncio.gather(*tasks)
-    gc.enable()
+    try:
+        start = time.perf_counter()
+        for n, raw in enumerate(requests):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(raw)))
+        await asyncio.gather(*tasks)
+    finally:
+        gc.enable()
     client.close()
     return results
 
@@ -358,21 +360,21 @@ def main() -> None:
     load_catalog(url)  # the demo catalog, if the data predates it
     total = int(args.rate * args.duration)
     warm = int(args.rate * args.warmup)
+    need = total + warm
     with psycopg.connect(plain) as conn:
         customers = conn.execute("SELECT count(*) FROM customer").fetchone()[0]  # type: ignore[index]
         shops = sample_shops(conn, min(total, 20000))
-        numbers = free_numbers(conn, total + warm)
-        if len(numbers) < total + warm:
+        numbers = free_numbers(conn, need)
+        if len(numbers) < need:
             # earlier runs took them: add fresh ones (prefix 198, after those of the demo data), as
             # staff would with `telcrm numbers add`
             last = conn.execute("SELECT max(number) FROM number_pool WHERE number LIKE '198________'").fetchone()
             start = int(last[0][3:]) + 1 if last and last[0] else 0
-            need = total + warm
             added = add_numbers(plain, [f"198{n:08d}" for n in range(start, start + 2 * need)], "mobile")
             print(f"the number pool had {len(numbers)} free mobile numbers, {need} needed: {added} added")
             numbers = free_numbers(conn, need)
-    if len(numbers) < total + warm:
-        raise SystemExit(f"the number pool has {len(numbers)} free mobile numbers; {total + warm} needed")
+    if len(numbers) < need:
+        raise SystemExit(f"the number pool has {len(numbers)} free mobile numbers; {need} needed")
     admin_key = asyncio.run(make_key(url, "bench-orders", "admin"))
     sim_key = asyncio.run(make_key(url, "bench-provisioning", "system"))
     base = f"http://127.0.0.1:{args.port}"
@@ -420,8 +422,8 @@ def main() -> None:
             if backlog:
                 raise SystemExit(f"{backlog} work orders of earlier runs still open after 10 minutes")
         tag = f"bench{int(time.time())}"
-        kinds = random.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=total + warm)
-        bodies = [order_body(n, random.choice(shops), kinds[n], numbers[n], tag) for n in range(total + warm)]
+        kinds = random.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=need)
+        bodies = [order_body(n, random.choice(shops), kinds[n], numbers[n], tag) for n in range(need)]
         warmed: list[tuple[float, int, str, str, float]] = []
         if warm:
             warmed = asyncio.run(load(base, admin_key, bodies[total:], args.rate))

@@ -28,18 +28,14 @@ def _server(data_dir: Path):  # type: ignore[no-untyped-def]
 # (ADR 15). Both take effect on reload. With the defaults (1 GB of WAL between checkpoints), a
 # checkpoint started every ~50 s at 200 orders/s, and after each one the first change to every
 # page wrote the whole page to the WAL again (80% of WAL bytes were such full-page images).
-SETTINGS = {"max_wal_size": ("4GB", 4 * 1024**3), "checkpoint_timeout": ("15min", 15 * 60)}  # (value, in base units)
-_CURRENT = (
-    "SELECT setting::bigint * CASE unit WHEN 'MB' THEN 1048576 WHEN 'kB' THEN 1024 ELSE 1 END"
-    " FROM pg_settings WHERE name = %s"
-)
+SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}  # as SHOW prints them
 
 
 def _configure(conn) -> None:  # type: ignore[no-untyped-def]
     """Apply ``SETTINGS`` where the server differs (ALTER SYSTEM, then a reload: no restart)."""
     changed = False
-    for name, (value, amount) in SETTINGS.items():
-        if conn.execute(_CURRENT, (name,)).fetchone()[0] != amount:
+    for name, value in SETTINGS.items():
+        if conn.execute(f"SHOW {name}").fetchone()[0] != value:
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             changed = True
     if changed:

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Iterable
 import psycopg
 
 from telcrm.kit import bulk
+from telcrm.kit.outbox import LoopSignal
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +41,16 @@ class _Hub:
         self.by_topic: dict[str, set[asyncio.Queue[frozenset[str]]]] = {}
         self.listening = False
         self.subscribers = 0
-        self._wanted: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wanted = LoopSignal()
 
     def wanted(self) -> asyncio.Event:
-        """Set while someone subscribes; an event of the running loop (a new loop, as the tests
-        start, gets its own, as in kit.outbox)."""
-        loop = asyncio.get_running_loop()
-        if self._wanted is None or self._loop is not loop:
-            self._wanted, self._loop = asyncio.Event(), loop
-            if self.subscribers:
-                self._wanted.set()
-        return self._wanted
+        """The running loop's event, set while someone subscribes."""
+        event = self._wanted.event()
+        if self.subscribers:
+            event.set()
+        else:
+            event.clear()
+        return event
 
     def publish(self, payload: str) -> None:
         topics = frozenset(payload.split())
@@ -86,13 +85,12 @@ async def subscribe(topics: Iterable[str]) -> AsyncIterator[asyncio.Queue[frozen
     for name in names:
         _hub.by_topic.setdefault(name, set()).add(queue)
     _hub.subscribers += 1
-    _hub.wanted().set()
+    _hub.wanted()
     try:
         yield queue
     finally:
         _hub.subscribers -= 1
-        if not _hub.subscribers:
-            _hub.wanted().clear()
+        _hub.wanted()
         for name in names:
             queues = _hub.by_topic.get(name)
             if queues is not None:
@@ -129,7 +127,8 @@ async def listen(url: str, *, retry_seconds: float = 1.0, idle_seconds: float = 
                         idle_since = None
                         continue
                     now = asyncio.get_running_loop().time()
-                    idle_since = idle_since or now
+                    if idle_since is None:
+                        idle_since = now
                     if now - idle_since >= idle_seconds:
                         break
             finally:

@@ -23,8 +23,9 @@ from telcrm.kit.ids import new_id
 from telcrm.models import HubSubscription
 
 
-class _Signal:
-    """Wakes the in-process dispatcher; set from after-commit hooks.
+class LoopSignal:
+    """An asyncio event that wakes a background loop of this process (the dispatcher, the senders,
+    kit.live's listener); set from after-commit hooks and the like.
 
     An asyncio event belongs to the loop that first waits on it: a new loop in the same process
     (an app started again, as the tests do) gets an event of its own."""
@@ -45,14 +46,14 @@ class _Signal:
             self._event.set()
 
 
-delivery_signal = _Signal()
+delivery_signal = LoopSignal()
 # Wakes the work-order sender (order fulfilment, ADR 9) after a commit that made work orders due.
-work_order_signal = _Signal()
+work_order_signal = LoopSignal()
 # Also set after a commit that withdrew work orders provisioning already has: the sender then
 # tells provisioning in its next round (otherwise it looks for them only every sweep interval).
-withdraw_signal = _Signal()
+withdraw_signal = LoopSignal()
 # Wakes the catalog job runner (ADR 14) after a commit that created an import or export job.
-job_signal = _Signal()
+job_signal = LoopSignal()
 
 
 def parse_hub_query(query: str | None) -> list[tuple[str, set[str]]]:
