@@ -24,7 +24,7 @@ same load without them took 144 s):
   across surname and given name, a compound surname) go through ``telcrm.search.keys.name_keys``.
 - Loading at least ``BULK_THRESHOLD`` customers into an empty database drops the secondary
   indexes (and the primary keys no foreign key refers to) first and builds them afterwards, two
-  at a time, ANALYZEing each table as soon as its indexes are there; autovacuum is kept off those tables
+  at a time, VACUUMing and ANALYZEing each table as soon as its indexes are there; autovacuum is kept off those tables
   meanwhile. Foreign-key triggers are skipped when the role may (``session_replication_role``),
   the data being consistent by construction.
 
@@ -1783,7 +1783,11 @@ ANALYZE_TABLE = {
     "search_key": "search_key",
 }
 ANALYZE_SQL = "ANALYZE " + ", ".join(ANALYZE_TABLE.values())
-ANALYZE_TABLE = {t: "ANALYZE " + columns for t, columns in ANALYZE_TABLE.items()}
+# After a bulk load each table is also vacuumed: COPY leaves every row without its hint bits and
+# every page out of the visibility map, so otherwise the first readers of each page (and, with data
+# checksums, the WAL: one full-page image per page) and then autovacuum's first passes over
+# gigabytes of fresh tables pay for it while the system serves (ADR 15).
+VACUUM_TABLE = {t: "VACUUM (ANALYZE) " + columns for t, columns in ANALYZE_TABLE.items()}
 # Index builds, longest first (the search key primary key is the long pole of a bulk load).
 BUILD_ORDER = (
     "search_key",
@@ -2037,11 +2041,11 @@ def _secondary_indexes(conn: psycopg.Connection[Any]) -> list[_Index]:
 
 def _rebuild(dsn: str, dropped: list[_Index], parallel: int, done: Callable[[], None]) -> None:
     """Build the dropped indexes ``parallel`` at a time (largest first), each on its own connection,
-    and ANALYZE every table as soon as its last index is built."""
+    and VACUUM and ANALYZE every table as soon as its last index is built."""
     lock = threading.Lock()
     tasks: list[tuple[str, list[str]]] = [(i.table, i.create) for i in dropped]
     left = {t: sum(1 for i in dropped if i.table == t) for t in TABLES}
-    tasks += [(t, [ANALYZE_TABLE[t]]) for t in TABLES if not left[t]]
+    tasks += [(t, [VACUUM_TABLE[t]]) for t in TABLES if not left[t]]
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -2059,10 +2063,10 @@ def _rebuild(dsn: str, dropped: list[_Index], parallel: int, done: Callable[[], 
                         conn.execute(statement)  # type: ignore[arg-type]
                     done()
                     with lock:
-                        if not statements[0].startswith("ANALYZE"):
+                        if not statements[0].startswith("VACUUM"):
                             left[table] -= 1
                             if not left[table]:
-                                tasks.insert(0, (table, [ANALYZE_TABLE[table]]))
+                                tasks.insert(0, (table, [VACUUM_TABLE[table]]))
         except BaseException as exc:
             errors.append(exc)
 
@@ -2221,7 +2225,7 @@ def generate(url: str, *, customers: int, seed: int, console: Console, workers: 
             if bulk:
                 # Also after a failure: the schema keeps its indexes whatever happened.
                 building = time.perf_counter()
-                index_task = progress.add_task("indexes and statistics", total=len(dropped) + len(TABLES))
+                index_task = progress.add_task("indexes, vacuum and statistics", total=len(dropped) + len(TABLES))
                 progress.refresh()
 
                 def built() -> None:
