@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -283,3 +284,44 @@ def test_the_embedded_server_gets_its_checkpoint_settings() -> None:
                     conn.execute(f"ALTER SYSTEM RESET {name}")
                 conn.execute("SELECT pg_reload_conf()")
     assert set(before) == {"max_wal_size", "checkpoint_timeout"}
+
+
+def test_shared_buffers_follow_the_machines_memory() -> None:
+    """kit.embedded.start_settings (ADR 15): an eighth of the memory in 128MB steps, 128MB..4GB."""
+    from telcrm.kit.embedded import start_settings
+
+    assert start_settings(1000) == {"shared_buffers": "128MB"}  # PostgreSQL's own default at least
+    assert start_settings(8000) == {"shared_buffers": "896MB"}
+    assert start_settings(16384) == {"shared_buffers": "2GB"}  # as SHOW prints it
+    assert start_settings(24105) == {"shared_buffers": "2944MB"}
+    assert start_settings(256000) == {"shared_buffers": "4GB"}
+
+
+def test_start_settings_replace_their_own_block_only(tmp_path: Path) -> None:
+    from telcrm.kit.embedded import BEGIN, END, write_start_settings
+
+    conf = tmp_path / "postgresql.conf"
+    conf.write_text("max_connections = 100\n#shared_buffers = 128MB\n")
+    assert write_start_settings(conf, {"shared_buffers": "1GB"})
+    assert not write_start_settings(conf, {"shared_buffers": "1GB"})  # unchanged: not rewritten
+    assert write_start_settings(conf, {"shared_buffers": "2GB"})
+    text = conf.read_text()
+    assert text.startswith("max_connections = 100\n#shared_buffers = 128MB\n")
+    assert text.count(BEGIN) == 1 and text.count(END) == 1
+    assert "shared_buffers = '2GB'" in text and "'1GB'" not in text
+
+
+def test_a_new_embedded_server_starts_with_its_start_settings(tmp_path: Path) -> None:
+    """A real server from the wheel, in a directory of its own: the first start already has them."""
+    from telcrm.kit import embedded
+
+    data = tmp_path / "embedded"
+    try:
+        url = embedded.ensure_embedded(data, database="postgres").replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url, autocommit=True) as conn:
+            shown = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in embedded.start_settings()}  # type: ignore[index]
+        assert shown == embedded.start_settings()
+        embedded.ensure_embedded(data, database="postgres")  # found running: the block is not doubled
+        assert (data / "pgdata" / "postgresql.conf").read_text().count(embedded.BEGIN) == 1
+    finally:
+        embedded.stop_embedded(data)

