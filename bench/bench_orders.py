@@ -349,6 +349,9 @@ def main() -> None:
         help="seconds of orders at --rate before the measured load (fresh server processes open their"
         " database connections and fill their caches); checked like the others, timed apart",
     )
+    parser.add_argument(
+        "--latency-log", type=Path, help="write each measured capture as 'unix time, status, latency ms' to this file"
+    )
     args = parser.parse_args()
     random.seed(args.seed)
     settings = get_settings()
@@ -435,9 +438,14 @@ def main() -> None:
             time.sleep(1)
         bodies = bodies[:total]
         started = time.perf_counter()
+        started_wall = time.time()
         cpu_before = cpu_by_part(server.pid, sim.pid)
         results = asyncio.run(load(base, admin_key, bodies, args.rate))
         offered = time.perf_counter() - started
+        if args.latency_log:
+            args.latency_log.write_text(
+                "".join(f"{started_wall + at:.3f},{code},{latency * 1000:.2f}\n" for latency, code, _, _, at in results)
+            )
         cpu_loaded = cpu_by_part(server.pid, sim.pid)
         latencies = [r[0] for r in results if r[1] == 201]
         statuses: dict[str, int] = {}
