@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import pg_sampler  # noqa: E402
 from bench_api import make_key, run_wrk, wait_healthy  # noqa: E402
 
 from telcrm.demo.catalog import _items, load_catalog  # noqa: E402
@@ -350,6 +351,11 @@ def main() -> None:
         " database connections and fill their caches); checked like the others, timed apart",
     )
     parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="sample PostgreSQL's wait events, WAL and autovacuum during the load and print them per 10 s",
+    )
+    parser.add_argument(
         "--latency-log", type=Path, help="write each measured capture as 'unix time, status, latency ms' to this file"
     )
     args = parser.parse_args()
@@ -437,10 +443,21 @@ def main() -> None:
             )
             time.sleep(1)
         bodies = bodies[:total]
+        samples = Path(f"/tmp/telcrm-bench-samples-{os.getpid()}.jsonl")
+        sampler = (
+            subprocess.Popen([sys.executable, str(ROOT / "bench/pg_sampler.py"), plain, str(samples)])
+            if args.sample
+            else None
+        )
         started = time.perf_counter()
         started_wall = time.time()
         cpu_before = cpu_by_part(server.pid, sim.pid)
-        results = asyncio.run(load(base, admin_key, bodies, args.rate))
+        try:
+            results = asyncio.run(load(base, admin_key, bodies, args.rate))
+        finally:
+            if sampler:
+                sampler.terminate()
+                sampler.wait(30)
         offered = time.perf_counter() - started
         if args.latency_log:
             args.latency_log.write_text(
@@ -461,6 +478,10 @@ def main() -> None:
             if code == 201:
                 windows.setdefault(int(at // 10), []).append(latency)
         print("capture p99 per 10 s of the load: " + ", ".join(f"{pct(w, 99):.0f}" for _, w in sorted(windows.items())))
+        if sampler and samples.exists():
+            print("PostgreSQL per 10 s of the load (sampled 5 times a second; CPU = running, not waiting):")
+            print("\n".join(pg_sampler.windows(samples, started_wall)))
+            samples.unlink()
         print(
             "CPU per order during the load: "
             + ", ".join(

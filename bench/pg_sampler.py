@@ -1,0 +1,91 @@
+"""What PostgreSQL was doing, second by second, while a bench ran (used by bench_orders --sample).
+
+``python bench/pg_sampler.py URL OUT`` samples ``pg_stat_activity`` five times a second and
+``pg_stat_wal`` once a second until it is terminated, then writes one JSON object per second to
+OUT: the wait events of active client backends (summed over the samples), the autovacuum workers'
+statements, and the WAL bytes and full-page images written in that second.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+ACTIVITY = (
+    "SELECT backend_type, coalesce(wait_event_type || ':' || wait_event, 'CPU'), left(query, 60)"
+    " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    " AND ((backend_type = 'client backend' AND state = 'active') OR backend_type = 'autovacuum worker')"
+)
+WAL = "SELECT wal_bytes::float8, wal_fpi FROM pg_stat_wal"
+
+
+def sample(url: str, out: Path) -> None:
+    stop = False
+
+    def finish(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, finish)
+    seconds: list[dict[str, Any]] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        wal = conn.execute(WAL).fetchone() or (0.0, 0)
+        second, waits, vacuums, samples = int(time.time()), collections.Counter[str](), set[str](), 0
+        while not stop:
+            now = int(time.time())
+            if now != second:
+                new = conn.execute(WAL).fetchone() or wal
+                seconds.append(
+                    {
+                        "t": second,
+                        "samples": samples,
+                        "waits": dict(waits),
+                        "autovacuum": sorted(vacuums),
+                        "wal_mb": round((new[0] - wal[0]) / 1e6, 1),
+                        "fpi": new[1] - wal[1],
+                    }
+                )
+                wal, second, waits, vacuums, samples = new, now, collections.Counter(), set(), 0
+            for kind, wait, query in conn.execute(ACTIVITY):
+                if kind == "autovacuum worker":
+                    vacuums.add(query.removeprefix("autovacuum: "))
+                else:
+                    waits[wait] += 1
+            samples += 1
+            time.sleep(0.2)
+    out.write_bytes(b"\n".join(orjson.dumps(s) for s in seconds))
+
+
+def windows(path: Path, started: float, width: int = 10) -> list[str]:
+    """One line per ``width`` seconds from ``started``: busy backends by wait, WAL, autovacuum."""
+    grouped: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+    for line in path.read_bytes().splitlines():
+        s = orjson.loads(line)
+        if s["t"] >= int(started):
+            grouped[int((s["t"] - started) // width)].append(s)
+    lines = []
+    for n, group in sorted(grouped.items()):
+        samples = sum(s["samples"] for s in group) or 1
+        waits: collections.Counter[str] = collections.Counter()
+        for s in group:
+            waits.update(s["waits"])
+        top = ", ".join(f"{w} {c / samples:.1f}" for w, c in waits.most_common(4))
+        vacuums = sorted({v for s in group for v in s["autovacuum"]})
+        wal = sum(s["wal_mb"] for s in group)
+        fpi = sum(s["fpi"] for s in group)
+        lines.append(
+            f"  {n * width:>3}-{(n + 1) * width:<3}s  backends busy (avg): {top or '-'};"
+            f" WAL {wal:.0f} MB ({fpi} full pages)" + (f"; autovacuum: {'; '.join(vacuums)}" if vacuums else "")
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    sample(sys.argv[1], Path(sys.argv[2]))
