@@ -69,7 +69,7 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
     for line in path.read_bytes().splitlines():
         s = orjson.loads(line)
         if s["t"] >= int(started):
-            grouped[int((s["t"] - started) // width)].append(s)
+            grouped[int(max(0.0, s["t"] - started) // width)].append(s)
     lines = []
     for n, group in sorted(grouped.items()):
         samples = sum(s["samples"] for s in group) or 1
