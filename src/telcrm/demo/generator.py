@@ -1786,7 +1786,7 @@ ANALYZE_SQL = "ANALYZE " + ", ".join(ANALYZE_TABLE.values())
 # After a bulk load each table is also vacuumed: COPY leaves every row without its hint bits and
 # every page out of the visibility map, so otherwise the first readers of each page (and, with data
 # checksums, the WAL: one full-page image per page) and then autovacuum's first passes over
-# gigabytes of fresh tables pay for it while the system serves (ADR 15).
+# gigabytes of fresh tables pay for it while the system serves (ADR 10, fifth session).
 VACUUM_TABLE = {t: "VACUUM (ANALYZE) " + columns for t, columns in ANALYZE_TABLE.items()}
 # Index builds, longest first (the search key primary key is the long pole of a bulk load).
 BUILD_ORDER = (

@@ -100,9 +100,15 @@ def _configure(conn) -> None:  # type: ignore[no-untyped-def]
 
 
 def _check_start_settings(conn) -> None:  # type: ignore[no-untyped-def]
+    """Warn when the running server has other start settings than ours, unless an operator chose
+    them (ALTER SYSTEM writes postgresql.auto.conf, which is read after our block)."""
     wanted = start_settings()
     running = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in wanted}
-    if running != wanted:
+    chosen = conn.execute(
+        "SELECT count(*) FROM pg_settings WHERE name = ANY(%s) AND sourcefile LIKE '%%postgresql.auto.conf'",
+        (list(wanted),),
+    ).fetchone()[0]
+    if running != wanted and not chosen:
         log.warning(
             "the embedded server runs with %s, not %s: it takes them when restarted (telcrm db stop)", running, wanted
         )
