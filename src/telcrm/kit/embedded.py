@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,18 @@ def write_start_settings(conf: Path, settings: dict[str, str]) -> bool:
 SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}  # as SHOW prints them
 
 
+def _shown(conn, names: Iterable[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The server's settings as SHOW prints them."""
+    return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}
+
+
 def _configure(conn) -> None:  # type: ignore[no-untyped-def]
     """Apply ``SETTINGS`` where the server differs (ALTER SYSTEM, then a reload: no restart)."""
-    changed = False
+    shown = _shown(conn, SETTINGS)
     for name, value in SETTINGS.items():
-        if conn.execute(f"SHOW {name}").fetchone()[0] != value:
+        if shown[name] != value:
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-            changed = True
-    if changed:
+    if shown != SETTINGS:
         conn.execute("SELECT pg_reload_conf()")
 
 
@@ -103,7 +108,7 @@ def _check_start_settings(conn) -> None:  # type: ignore[no-untyped-def]
     """Warn when the running server has other start settings than ours, unless an operator chose
     them (ALTER SYSTEM writes postgresql.auto.conf, which is read after our block)."""
     wanted = start_settings()
-    running = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in wanted}
+    running = _shown(conn, wanted)
     chosen = conn.execute(
         "SELECT count(*) FROM pg_settings WHERE name = ANY(%s) AND sourcefile LIKE '%%postgresql.auto.conf'",
         (list(wanted),),
