@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 from fastapi.testclient import TestClient
 
 from telcrm.kit.db import Database
@@ -521,6 +522,43 @@ def test_a_held_order_is_cancelled_when_its_number_reservation_lapses(
     assert after["state"] == "cancelled" and "expired" in after["cancellationReason"]
     assert sql.rows("SELECT status, order_id FROM number_pool") == [("free", None)]
     assert shop.get(running["id"])["state"] == "inProgress"
+
+
+def test_a_result_is_recorded_while_its_order_is_locked_and_the_order_moves_on_later(
+    client, admin, login, sql: Sql, database_url: str
+) -> None:
+    """Results do not wait for their order's lock (ADR 10): an order another transaction holds
+    keeps its results on its work orders (``reported``) until the sweep moves it on."""
+    system = login("system")
+    shop = Shop(client, admin)
+    order = shop.order(add("1", product_line(client, admin, "fixed", "市话")))
+    (wo,) = work(client, admin, order["id"])
+    holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        holder.execute("SET lock_timeout = '20s'")
+        holder.execute("SELECT 1 FROM product_order WHERE id = %s FOR UPDATE", (order["id"],))
+        # the answer does not wait for the holder (it would time out at 20 s, not answer)
+        assert report(client, system, done(wo)) == {"accepted": 1, "ignored": 0}
+        assert sql.rows("SELECT status, reported FROM work_order WHERE id = %s", wo["id"]) == [("completed", True)]
+        assert shop.get(order["id"])["state"] == "inProgress"
+        assert sql.count("product") == 0
+    finally:
+        holder.rollback()
+        holder.close()
+    assert report(client, system, done(wo)) == {"accepted": 0, "ignored": 1}
+    sender = WorkOrderSender.__new__(WorkOrderSender)
+
+    async def sweep(db: Database) -> None:
+        WorkOrderSender.__init__(sender, db, "http://127.0.0.1:9", "http://127.0.0.1:9/cb")
+        try:
+            await sender.sweep()
+        finally:
+            await sender.close()
+
+    _run(database_url, sweep)
+    assert shop.get(order["id"])["state"] == "completed"
+    assert sql.rows("SELECT reported FROM work_order WHERE id = %s", wo["id"]) == [(False,)]
+    assert sql.count("product", "customer_id = %s AND billing_start_date IS NOT NULL", shop.customer["id"]) == 1
 
 
 def test_orders_are_carried_to_completion_through_the_real_simulator(login, sql: Sql, settings) -> None:

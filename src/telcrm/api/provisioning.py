@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
@@ -14,6 +15,7 @@ from telcrm.api.tmf.mechanics import json_response
 from telcrm.kit.auth import Caller
 from telcrm.ordering import service
 
+log = logging.getLogger(__name__)
 router = PrefixRouter(prefix="/api/provisioning", tags=["Provisioning"])
 
 
@@ -44,8 +46,17 @@ class SingleResult(BaseModel):
 
 
 async def _apply(request: Request, caller: Caller, results: list[dict[str, Any]]) -> Response:
+    """The results are recorded in one transaction, then their orders move on in the next: the
+    answer comes after both, so provisioning (and a test) sees the orders already moved on."""
     async with transaction(request, caller) as ctx:
-        accepted, ignored = await service.orders.apply_results(ctx, results)
+        accepted, ignored, order_ids = await service.orders.record_results(ctx, results)
+    if order_ids:
+        try:
+            async with transaction(request, caller) as ctx:
+                await service.orders.advance_reported(ctx, order_ids)
+        except Exception:
+            # the results are stored: the worker's sweep moves these orders on (ADR 9)
+            log.exception("moving on orders %s after their results failed", order_ids[:10])
     return json_response({"accepted": accepted, "ignored": ignored})
 
 

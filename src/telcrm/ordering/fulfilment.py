@@ -10,8 +10,9 @@ the work order again (up to ``work_order_max_attempts``), a final one fails the 
 A top-level item (a bundle with its components counts as one) ends either ``completed``, with
 its product instances created or changed in the same transaction as the last result, or
 ``failed``/``cancelled`` with nothing made and its reserved numbers released. When every item has
-ended, the order is ``completed``, ``failed`` or ``partial``. Every writer locks the order row
-before its work orders, so concurrent results for one order are applied one after the other.
+ended, the order is ``completed``, ``failed`` or ``partial``. A result is recorded on its work
+order alone; the order moves on in a transaction of its own right after (``advance_reported``),
+which locks the order row before its work orders, so one order moves on one step at a time.
 """
 
 from __future__ import annotations
@@ -202,13 +203,17 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** (attempt - 1), 60))
 
 
-async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[int, int]:
-    """Provisioning's reports. Returns (accepted, ignored): a result for a work order that is not
-    waiting for it (unknown, already answered, an older attempt, cancelled) changes nothing."""
-    owners = await repository.orders_of_work_orders(ctx, [str(r["id"]) for r in results])
-    order_ids = sorted(set(owners.values()))
-    rows = await repository.lock_orders(ctx, order_ids)
-    work = await repository.work_orders(ctx, [r.id for r in rows], lock=True)
+async def record_results(ctx: Context, results: list[Doc]) -> tuple[int, int, list[str]]:
+    """Provisioning's reports, recorded on their work orders only. Returns (accepted, ignored, the
+    orders to move on): a result for a work order that is not waiting for it (unknown, already
+    answered, an older attempt, withdrawn) changes nothing.
+
+    The orders themselves are not locked here: reports for the parts of one order (a bundle's
+    components run side by side) arrive in batches of their own, and a batch that waited for
+    another's order locks held its own, and a connection, meanwhile (ADR 10). A completed or
+    failed work order is marked ``reported``; ``advance_reported`` then moves its order on.
+    """
+    work = await repository.lock_work_orders(ctx, sorted({str(r["id"]) for r in results}))
     by_id = {w.id: w for w in work}
     max_attempts = get_settings().work_order_max_attempts
     accepted = ignored = 0
@@ -221,7 +226,6 @@ async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[
             ignored += 1
             continue
         accepted += 1
-        touched.add(wo.order_id)
         if result["status"] == "completed":
             wo.status, wo.result, wo.reason, wo.finished_at = "completed", result.get("resource") or {}, None, now
         elif result.get("retryable") and wo.attempt < max_attempts:
@@ -229,20 +233,44 @@ async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[
             wo.attempt += 1
             wo.status, wo.send_attempts, wo.next_attempt_at = "pending", 0, now + backoff(wo.attempt)
             resend = True
+            continue
         else:
             wo.status, wo.finished_at = "failed", now
             wo.reason = str(result.get("reason") or "provisioning failed")[:1000]
-    by_order: dict[str, list[WorkOrderRow]] = defaultdict(list)
-    for wo in work:
-        by_order[wo.order_id].append(wo)
-    # the customers, users, accounts and products these orders name, read once for the whole batch
-    await references.prefetch(ctx, {i for row in rows if row.id in touched for i in _named(row.body)})
-    for row in rows:
-        if row.id in touched:
-            await advance(orders, ctx, row, by_order[row.id])
+        wo.reported = True
+        touched.add(wo.order_id)
     if resend:
         ctx.uow.after_commit(work_order_signal.notify)
-    return accepted, ignored
+    return accepted, ignored, sorted(touched)
+
+
+async def advance_reported(orders: Any, ctx: Context, order_ids: list[str] | None = None, limit: int = 100) -> int:
+    """Move on the orders with results recorded (``order_ids``, or any up to ``limit``): next tasks,
+    items, products, the order's state. Returns how many orders were looked at.
+
+    An order another transaction has locked is skipped. If that one is moving it on, it sees
+    these results: it locks all of the order's work orders, and those a result was being
+    recorded on are its to wait for. Otherwise (a cancellation), the sweep finds it later.
+    """
+    if order_ids is None:
+        order_ids = await repository.reported_orders(ctx, limit)
+    if not order_ids:
+        return 0
+    rows = await repository.lock_orders(ctx, order_ids, skip_locked=True)
+    work = await repository.work_orders(ctx, [r.id for r in rows], lock=True)
+    by_order: dict[str, list[WorkOrderRow]] = defaultdict(list)
+    due: set[str] = set()
+    for wo in work:
+        by_order[wo.order_id].append(wo)
+        if wo.reported:
+            wo.reported = False
+            due.add(wo.order_id)
+    # the customers, users, accounts and products these orders name, read once for them all
+    await references.prefetch(ctx, {i for row in rows if row.id in due for i in _named(row.body)})
+    for row in rows:
+        if row.id in due:
+            await advance(orders, ctx, row, by_order[row.id])
+    return len(rows)
 
 
 def _named(node: Any) -> set[Any]:

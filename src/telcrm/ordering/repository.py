@@ -173,7 +173,17 @@ async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
 
 # Work orders are read and written with plain SQL (ADR 10): a result batch or a sender round
 # touches hundreds, which the ORM would load as mapped objects and update one statement each.
-MUTABLE = ("status", "attempt", "send_attempts", "next_attempt_at", "sent_at", "finished_at", "reason", "result")
+MUTABLE = (
+    "status",
+    "attempt",
+    "send_attempts",
+    "next_attempt_at",
+    "sent_at",
+    "finished_at",
+    "reason",
+    "result",
+    "reported",
+)
 CHANGES = "ordering.work_order_changes"
 _mutable = operator.attrgetter(*MUTABLE)
 
@@ -202,6 +212,7 @@ class WorkOrderRow:
     result: dict[str, Any] | None
     payload: dict[str, Any]
     created_at: datetime
+    reported: bool
     saved: tuple[Any, ...] = ()
 
     def values(self) -> tuple[Any, ...]:
@@ -235,14 +246,17 @@ async def _write_changes(uow: UnitOfWork, rows: list[WorkOrderRow]) -> None:
 # the columns read, in the order of WorkOrderRow's fields
 _WORK_COLUMNS = [WorkOrder.__table__.c[f.name] for f in fields(WorkOrderRow) if f.name != "saved"]
 _IDS = bindparam("ids", type_=ARRAY(String))
-_OWNERS = Prebuilt(select(WorkOrder.id, WorkOrder.order_id).where(WorkOrder.id == any_(_IDS)))
-_WORK_OF = (
-    select(*_WORK_COLUMNS)
-    .where(WorkOrder.order_id == any_(_IDS))
-    .order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOrder.seq)
+_WORK_OF = select(*_WORK_COLUMNS).where(WorkOrder.order_id == any_(_IDS))
+_WORK = Prebuilt(_WORK_OF.order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOrder.seq))
+# Work orders are locked in id order by every writer that waits for their locks (the results'
+# intake, the orders' advance, cancellation), so two of them never wait for each other in a cycle.
+_WORK_LOCKED = Prebuilt(_WORK_OF.order_by(WorkOrder.id).with_for_update())
+_NAMED_LOCKED = Prebuilt(
+    select(*_WORK_COLUMNS).where(WorkOrder.id == any_(_IDS)).order_by(WorkOrder.id).with_for_update()
 )
-_WORK = Prebuilt(_WORK_OF)
-_WORK_LOCKED = Prebuilt(_WORK_OF.with_for_update())
+_REPORTED = Prebuilt(
+    select(WorkOrder.order_id).where(WorkOrder.reported).group_by(WorkOrder.order_id).limit(bindparam("limit"))
+)
 _DUE = Prebuilt(
     select(*_WORK_COLUMNS)
     .where(WorkOrder.status == bindparam("status"), WorkOrder.next_attempt_at <= bindparam("now"))
@@ -252,24 +266,37 @@ _DUE = Prebuilt(
 )
 
 
-async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, str]:
-    return {r[0]: r[1] for r in await _OWNERS.all(ctx.uow, ids=list(ids))}
+def _in_item_order(rows: list[WorkOrderRow]) -> list[WorkOrderRow]:
+    return sorted(rows, key=lambda w: (w.order_id, w.item_id, w.seq))
 
 
-async def lock_orders(ctx: Context, ids: Sequence[str]) -> list[ProductOrder]:
-    """The orders, locked in id order (every writer locks orders before their work orders)."""
+async def lock_orders(ctx: Context, ids: Sequence[str], *, skip_locked: bool = False) -> list[ProductOrder]:
+    """The orders, locked in id order (every writer locks orders before their work orders);
+    ``skip_locked``: without the ones another transaction holds."""
     stmt = (
         orders.base(ctx)
         .where(ProductOrder.id == any_(bindparam("ids", list(ids), type_=ARRAY(String))))
         .order_by(ProductOrder.id)
-        .with_for_update()
+        .with_for_update(skip_locked=skip_locked)
     )
     return list((await ctx.uow.session.execute(stmt)).scalars().all())
 
 
 async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = False) -> list[WorkOrderRow]:
-    found = await (_WORK_LOCKED if lock else _WORK).all(ctx.uow, ids=list(order_ids))
-    return _rows(ctx, found)
+    """The orders' work orders, by order, item and step."""
+    if lock:
+        return _in_item_order(_rows(ctx, await _WORK_LOCKED.all(ctx.uow, ids=list(order_ids))))
+    return _rows(ctx, await _WORK.all(ctx.uow, ids=list(order_ids)))
+
+
+async def lock_work_orders(ctx: Context, ids: Sequence[str]) -> list[WorkOrderRow]:
+    """The work orders with these ids, locked (the order they belong to is not)."""
+    return _rows(ctx, await _NAMED_LOCKED.all(ctx.uow, ids=list(ids)))
+
+
+async def reported_orders(ctx: Context, limit: int) -> list[str]:
+    """Orders with results recorded that they have not yet acted on."""
+    return [r[0] for r in await _REPORTED.all(ctx.uow, limit=limit)]
 
 
 async def claim_due_work_orders(ctx: Context, now: datetime, limit: int, status: str) -> list[WorkOrderRow]:

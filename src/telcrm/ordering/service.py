@@ -217,10 +217,16 @@ class OrderService(DocumentService[ProductOrder]):
             raise InvalidTransition(f"an order cannot go from {row.state} to {new}", field="state")
         return await super().rewrite(ctx, row, doc, columns)
 
-    async def apply_results(self, ctx: Context, results: list[Doc]) -> tuple[int, int]:
-        """Provisioning reports work orders done or failed (ADR 9)."""
+    async def record_results(self, ctx: Context, results: list[Doc]) -> tuple[int, int, list[str]]:
+        """Provisioning reports work orders done or failed (ADR 9): (accepted, ignored, the orders
+        to move on with ``advance_reported``, in a transaction of its own)."""
         policy.check_provisioning(ctx)
-        return await fulfilment.apply_results(self, ctx, results)
+        return await fulfilment.record_results(ctx, results)
+
+    async def advance_reported(self, ctx: Context, order_ids: list[str] | None = None, limit: int = 100) -> int:
+        """Move on orders with results recorded: these, or any (the sweep)."""
+        policy.check_provisioning(ctx)
+        return await fulfilment.advance_reported(self, ctx, order_ids, limit)
 
     async def work_orders(self, ctx: Context, order_id: str) -> list[Doc]:
         """The work orders of an order the caller may see, for the channels to follow progress."""
