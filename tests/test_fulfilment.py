@@ -8,7 +8,9 @@ reports results through the API, exactly as provisioning does.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -559,6 +561,36 @@ def test_a_result_is_recorded_while_its_order_is_locked_and_the_order_moves_on_l
     assert shop.get(order["id"])["state"] == "completed"
     assert sql.rows("SELECT reported FROM work_order WHERE id = %s", wo["id"]) == [(False,)]
     assert sql.count("product", "customer_id = %s AND billing_start_date IS NOT NULL", shop.customer["id"]) == 1
+
+
+def test_results_for_work_orders_another_transaction_holds_do_not_hold_up_the_others(
+    client, admin, login, sql: Sql, database_url: str
+) -> None:
+    system = login("system")
+    shop = Shop(client, admin)
+    plan = product_line(client, admin, "fixed", "市话")
+    first, second = shop.order(add("1", plan)), shop.order(add("1", plan))
+    (held,) = work(client, admin, first["id"])
+    (free,) = work(client, admin, second["id"])
+    holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        holder.execute("SELECT 1 FROM work_order WHERE id = %s FOR UPDATE", (held["id"],))
+        answer = pool.submit(report, client, system, done(held), done(free))
+        # the free one is recorded, its order moved on, while the held one's result waits
+        deadline = time.monotonic() + 30
+        while shop.get(second["id"])["state"] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert shop.get(second["id"])["state"] == "completed"
+        assert sql.value("SELECT status FROM work_order WHERE id = %s", held["id"]) == "pending"
+        assert not answer.done()
+        holder.rollback()
+        assert answer.result(timeout=30) == {"accepted": 2, "ignored": 0}
+    finally:
+        holder.close()
+        pool.shutdown()
+    assert shop.get(first["id"])["state"] == "completed"
+    assert sql.count("work_order", "reported") == 0
 
 
 def test_orders_are_carried_to_completion_through_the_real_simulator(login, sql: Sql, settings) -> None:

@@ -47,17 +47,31 @@ class SingleResult(BaseModel):
 
 async def _apply(request: Request, caller: Caller, results: list[dict[str, Any]]) -> Response:
     """The results are recorded in one transaction, then their orders move on in the next: the
-    answer comes after both, so provisioning (and a test) sees the orders already moved on."""
+    answer comes after both, so provisioning (and a test) sees the orders already moved on.
+
+    Work orders whose order is moving on right now (another result of the same order) are not
+    waited for in the first transaction, which would hold the others' locks and a connection
+    meanwhile: their results are recorded after the others', alone (ADR 10)."""
     async with transaction(request, caller) as ctx:
-        accepted, ignored, order_ids = await service.orders.record_results(ctx, results)
-    if order_ids:
-        try:
-            async with transaction(request, caller) as ctx:
-                await service.orders.advance_reported(ctx, order_ids)
-        except Exception:
-            # the results are stored: the worker's sweep moves these orders on (ADR 9)
-            log.exception("moving on orders %s after their results failed", order_ids[:10])
+        accepted, ignored, order_ids, busy = await service.orders.record_results(ctx, results, skip_locked=True)
+    await _advance(request, caller, order_ids)
+    if busy:
+        async with transaction(request, caller) as ctx:
+            more, stale, order_ids, _ = await service.orders.record_results(ctx, busy)
+        accepted, ignored = accepted + more, ignored + stale
+        await _advance(request, caller, order_ids)
     return json_response({"accepted": accepted, "ignored": ignored})
+
+
+async def _advance(request: Request, caller: Caller, order_ids: list[str]) -> None:
+    if not order_ids:
+        return
+    try:
+        async with transaction(request, caller) as ctx:
+            await service.orders.advance_reported(ctx, order_ids)
+    except Exception:
+        # the results are stored: the worker's sweep moves these orders on (ADR 9)
+        log.exception("moving on orders %s after their results failed", order_ids[:10])
 
 
 @router.post(

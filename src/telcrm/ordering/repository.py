@@ -251,9 +251,9 @@ _WORK = Prebuilt(_WORK_OF.order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOr
 # Work orders are locked in id order by every writer that waits for their locks (the results'
 # intake, the orders' advance, cancellation), so two of them never wait for each other in a cycle.
 _WORK_LOCKED = Prebuilt(_WORK_OF.order_by(WorkOrder.id).with_for_update())
-_NAMED_LOCKED = Prebuilt(
-    select(*_WORK_COLUMNS).where(WorkOrder.id == any_(_IDS)).order_by(WorkOrder.id).with_for_update()
-)
+_NAMED = select(*_WORK_COLUMNS).where(WorkOrder.id == any_(_IDS)).order_by(WorkOrder.id)
+_NAMED_LOCKED = Prebuilt(_NAMED.with_for_update())
+_NAMED_FREE = Prebuilt(_NAMED.with_for_update(skip_locked=True))
 _REPORTED = Prebuilt(
     select(WorkOrder.order_id).where(WorkOrder.reported).group_by(WorkOrder.order_id).limit(bindparam("limit"))
 )
@@ -289,9 +289,10 @@ async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = Fa
     return _rows(ctx, await _WORK.all(ctx.uow, ids=list(order_ids)))
 
 
-async def lock_work_orders(ctx: Context, ids: Sequence[str]) -> list[WorkOrderRow]:
-    """The work orders with these ids, locked (the order they belong to is not)."""
-    return _rows(ctx, await _NAMED_LOCKED.all(ctx.uow, ids=list(ids)))
+async def lock_work_orders(ctx: Context, ids: Sequence[str], *, skip_locked: bool = False) -> list[WorkOrderRow]:
+    """The work orders with these ids, locked (the order they belong to is not); ``skip_locked``:
+    without the ones another transaction holds."""
+    return _rows(ctx, await (_NAMED_FREE if skip_locked else _NAMED_LOCKED).all(ctx.uow, ids=list(ids)))
 
 
 async def reported_orders(ctx: Context, limit: int) -> list[str]:
