@@ -3,7 +3,8 @@
 ``python bench/pg_sampler.py URL OUT`` samples ``pg_stat_activity`` five times a second and
 ``pg_stat_wal`` once a second until it is terminated, then writes one JSON object per second to
 OUT: the wait events of active client backends (summed over the samples), the autovacuum workers'
-statements, and the WAL bytes and full-page images written in that second.
+statements, the WAL bytes and full-page images written in that second, and the sessions started
+in it (a server whose connection pools overflow starts and ends PostgreSQL backends under load).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ ACTIVITY = (
     " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
     " AND ((backend_type = 'client backend' AND state = 'active') OR backend_type = 'autovacuum worker')"
 )
-WAL = "SELECT wal_bytes::float8, wal_fpi FROM pg_stat_wal"
+WAL = (
+    "SELECT wal_bytes::float8, wal_fpi,"
+    " (SELECT sessions FROM pg_stat_database WHERE datname = current_database()) FROM pg_stat_wal"
+)
 
 
 def sample(url: str, out: Path) -> None:
@@ -36,7 +40,7 @@ def sample(url: str, out: Path) -> None:
     signal.signal(signal.SIGTERM, finish)
     seconds: list[dict[str, Any]] = []
     with psycopg.connect(url, autocommit=True) as conn:
-        wal = conn.execute(WAL).fetchone() or (0.0, 0)
+        wal = conn.execute(WAL).fetchone() or (0.0, 0, 0)
         second, waits, vacuums, samples = int(time.time()), collections.Counter[str](), set[str](), 0
         while not stop:
             now = int(time.time())
@@ -50,6 +54,7 @@ def sample(url: str, out: Path) -> None:
                         "autovacuum": sorted(vacuums),
                         "wal_mb": round((new[0] - wal[0]) / 1e6, 1),
                         "fpi": new[1] - wal[1],
+                        "sessions": new[2] - wal[2],
                     }
                 )
                 wal, second, waits, vacuums, samples = new, now, collections.Counter(), set(), 0
@@ -80,9 +85,11 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
         vacuums = sorted({v for s in group for v in s["autovacuum"]})
         wal = sum(s["wal_mb"] for s in group)
         fpi = sum(s["fpi"] for s in group)
+        sessions = sum(s.get("sessions", 0) for s in group)
         lines.append(
             f"  {n * width:>3}-{(n + 1) * width:<3}s  backends busy (avg): {top or '-'};"
-            f" WAL {wal:.0f} MB ({fpi} full pages)" + (f"; autovacuum: {'; '.join(vacuums)}" if vacuums else "")
+            f" WAL {wal:.0f} MB ({fpi} full pages); {sessions} sessions started"
+            + (f"; autovacuum: {'; '.join(vacuums)}" if vacuums else "")
         )
     return lines
 

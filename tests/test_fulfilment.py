@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
+from telcrm.api.provisioning import ResultRounds
+from telcrm.kit.auth import SYSTEM_CALLER
 from telcrm.kit.db import Database
 from telcrm.worker.provisioning import WorkOrderSender
 from tests.conftest import Sql
@@ -590,6 +592,29 @@ def test_results_for_work_orders_another_transaction_holds_do_not_hold_up_the_ot
         holder.close()
         pool.shutdown()
     assert shop.get(first["id"])["state"] == "completed"
+    assert sql.count("work_order", "reported") == 0
+
+
+def test_batches_arriving_together_share_a_round_and_each_gets_its_own_answer(
+    client, admin, sql: Sql, database_url: str
+) -> None:
+    shop = Shop(client, admin)
+    plan = product_line(client, admin, "fixed", "市话")
+    orders = [shop.order(add("1", plan)) for _ in range(3)]
+    steps = [work(client, admin, o["id"])[0] for o in orders]
+    unknown = {"id": "unknown", "attempt": 1, "status": "completed"}
+    batches = [
+        [done(steps[0]), done(steps[1])],
+        [done(steps[1]), unknown],  # a repeat of the first batch's result, and an unknown work order
+        [failed(steps[2], "no port free", retryable=False)],
+    ]
+
+    async def together(db: Database) -> list[tuple[int, int]]:
+        rounds = ResultRounds(db)
+        return list(await asyncio.gather(*(rounds.submit(SYSTEM_CALLER, "api", b) for b in batches)))
+
+    assert _run(database_url, together) == [(2, 0), (0, 2), (1, 0)]
+    assert [shop.get(o["id"])["state"] for o in orders] == ["completed", "completed", "failed"]
     assert sql.count("work_order", "reported") == 0
 
 

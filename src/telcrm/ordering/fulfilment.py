@@ -203,38 +203,38 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** (attempt - 1), 60))
 
 
-async def record_results(
-    ctx: Context, results: list[Doc], *, skip_locked: bool = False
-) -> tuple[int, int, list[str], list[Doc]]:
-    """Provisioning's reports, recorded on their work orders only. Returns (accepted, ignored, the
-    orders to move on, the results not looked at): a result for a work order that is not waiting
-    for it (unknown, already answered, an older attempt, withdrawn) changes nothing.
+ACCEPTED, IGNORED, BUSY = "accepted", "ignored", "busy"
+
+
+async def record_results(ctx: Context, results: list[Doc], *, skip_locked: bool = False) -> tuple[list[str], list[str]]:
+    """Provisioning's reports, recorded on their work orders only. Returns each result's outcome
+    and the orders to move on. A result for a work order that is not waiting for it (unknown,
+    already answered, an older attempt, withdrawn) is ``ignored``: it changes nothing.
 
     The orders themselves are not locked here: reports for the parts of one order (a bundle's
     components run side by side) arrive in batches of their own, and a batch that waited for
     another's order locks held its own, and a connection, meanwhile (ADR 10). A completed or
     failed work order is marked ``reported``; ``advance_reported`` then moves its order on.
-    ``skip_locked``: results for work orders another transaction holds (its order moving on) are
-    not waited for but returned, to be recorded in a transaction of their own.
+    ``skip_locked``: a result for a work order another transaction holds (its order moving on) is
+    not waited for but left ``busy``, to be recorded in a transaction of its own.
     """
     named = sorted({str(r["id"]) for r in results})
     work = await repository.lock_work_orders(ctx, named, skip_locked=skip_locked)
     by_id = {w.id: w for w in work}
-    busy: list[Doc] = []
-    if skip_locked and len(work) < len(named):
-        busy = [r for r in results if str(r["id"]) not in by_id]
-        results = [r for r in results if str(r["id"]) in by_id]
     max_attempts = get_settings().work_order_max_attempts
-    accepted = ignored = 0
+    outcomes: list[str] = []
     touched: set[str] = set()
     resend = False
     now = _now()
     for result in results:
         wo = by_id.get(str(result["id"]))
-        if wo is None or wo.status not in ("pending", "sent") or wo.attempt != result["attempt"]:
-            ignored += 1
+        if wo is None and skip_locked:
+            outcomes.append(BUSY)  # held by another transaction, or unknown: looked up again
             continue
-        accepted += 1
+        if wo is None or wo.status not in ("pending", "sent") or wo.attempt != result["attempt"]:
+            outcomes.append(IGNORED)
+            continue
+        outcomes.append(ACCEPTED)
         if result["status"] == "completed":
             wo.status, wo.result, wo.reason, wo.finished_at = "completed", result.get("resource") or {}, None, now
         elif result.get("retryable") and wo.attempt < max_attempts:
@@ -250,7 +250,7 @@ async def record_results(
         touched.add(wo.order_id)
     if resend:
         ctx.uow.after_commit(work_order_signal.notify)
-    return accepted, ignored, sorted(touched), busy
+    return outcomes, sorted(touched)
 
 
 async def advance_reported(orders: Any, ctx: Context, order_ids: list[str] | None = None, limit: int = 100) -> int:

@@ -219,10 +219,10 @@ class OrderService(DocumentService[ProductOrder]):
 
     async def record_results(
         self, ctx: Context, results: list[Doc], *, skip_locked: bool = False
-    ) -> tuple[int, int, list[str], list[Doc]]:
-        """Provisioning reports work orders done or failed (ADR 9): (accepted, ignored, the orders
-        to move on with ``advance_reported`` in a transaction of its own, and with
-        ``skip_locked`` the results whose work orders were busy, to record in another)."""
+    ) -> tuple[list[str], list[str]]:
+        """Provisioning reports work orders done or failed (ADR 9): each result's outcome
+        (accepted, ignored, with ``skip_locked`` busy: to record in another transaction) and the
+        orders to move on with ``advance_reported``, in a transaction of its own."""
         policy.check_provisioning(ctx)
         return await fulfilment.record_results(ctx, results, skip_locked=skip_locked)
 
