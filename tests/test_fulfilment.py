@@ -17,8 +17,6 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from telcrm.api.provisioning import ResultRounds
-from telcrm.kit.auth import SYSTEM_CALLER
 from telcrm.kit.db import Database
 from telcrm.worker.provisioning import WorkOrderSender
 from tests.conftest import Sql
@@ -595,26 +593,34 @@ def test_results_for_work_orders_another_transaction_holds_do_not_hold_up_the_ot
     assert sql.count("work_order", "reported") == 0
 
 
-def test_batches_arriving_together_share_a_round_and_each_gets_its_own_answer(
-    client, admin, sql: Sql, database_url: str
+def test_an_order_one_of_whose_work_orders_is_held_moves_on_after_the_holder_is_done(
+    client, admin, login, sql: Sql, database_url: str
 ) -> None:
-    shop = Shop(client, admin)
-    plan = product_line(client, admin, "fixed", "市话")
-    orders = [shop.order(add("1", plan)) for _ in range(3)]
-    steps = [work(client, admin, o["id"])[0] for o in orders]
-    unknown = {"id": "unknown", "attempt": 1, "status": "completed"}
-    batches = [
-        [done(steps[0]), done(steps[1])],
-        [done(steps[1]), unknown],  # a repeat of the first batch's result, and an unknown work order
-        [failed(steps[2], "no port free", retryable=False)],
-    ]
-
-    async def together(db: Database) -> list[tuple[int, int]]:
-        rounds = ResultRounds(db)
-        return list(await asyncio.gather(*(rounds.submit(SYSTEM_CALLER, "api", b) for b in batches)))
-
-    assert _run(database_url, together) == [(2, 0), (0, 2), (1, 0)]
-    assert [shop.get(o["id"])["state"] for o in orders] == ["completed", "completed", "failed"]
+    """The first transaction moves on only orders it can lock whole (ADR 9): a bundle whose other
+    part is held elsewhere (a result being recorded on it) waits for that, after the commit."""
+    system = login("system")
+    _, order = converged_order(client, admin)
+    number, port = sorted(open_work(client, admin, order["id"]), key=lambda w: w["domain"] != "mobile")
+    assert (number["task"], port["task"]) == ("number", "port")
+    holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        holder.execute("SELECT 1 FROM work_order WHERE id = %s FOR UPDATE", (port["id"],))
+        answer = pool.submit(report, client, system, done(number))
+        deadline = time.monotonic() + 30
+        while not sql.value("SELECT reported FROM work_order WHERE id = %s", number["id"]):
+            assert time.monotonic() < deadline, "the result was not recorded, or the order moved on at once"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        # recorded, but the order has not moved on: the SIM card step still waits
+        assert {w["task"]: w["state"] for w in work(client, admin, order["id"])}["sim"] == "waiting"
+        assert not answer.done()
+        holder.rollback()
+        assert answer.result(timeout=30) == {"accepted": 1, "ignored": 0}
+    finally:
+        holder.close()
+        pool.shutdown()
+    assert {w["task"]: w["state"] for w in work(client, admin, order["id"])}["sim"] == "pending"
     assert sql.count("work_order", "reported") == 0
 
 

@@ -203,38 +203,38 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** (attempt - 1), 60))
 
 
-ACCEPTED, IGNORED, BUSY = "accepted", "ignored", "busy"
-
-
-async def record_results(ctx: Context, results: list[Doc], *, skip_locked: bool = False) -> tuple[list[str], list[str]]:
-    """Provisioning's reports, recorded on their work orders only. Returns each result's outcome
-    and the orders to move on. A result for a work order that is not waiting for it (unknown,
-    already answered, an older attempt, withdrawn) is ``ignored``: it changes nothing.
+async def record_results(
+    ctx: Context, results: list[Doc], *, skip_locked: bool = False
+) -> tuple[int, int, list[str], list[Doc]]:
+    """Provisioning's reports, recorded on their work orders only. Returns (accepted, ignored, the
+    orders to move on, the results not looked at): a result for a work order that is not waiting
+    for it (unknown, already answered, an older attempt, withdrawn) changes nothing.
 
     The orders themselves are not locked here: reports for the parts of one order (a bundle's
     components run side by side) arrive in batches of their own, and a batch that waited for
     another's order locks held its own, and a connection, meanwhile (ADR 10). A completed or
     failed work order is marked ``reported``; ``advance_reported`` then moves its order on.
-    ``skip_locked``: a result for a work order another transaction holds (its order moving on) is
-    not waited for but left ``busy``, to be recorded in a transaction of its own.
+    ``skip_locked``: results for work orders another transaction holds (its order moving on) are
+    not waited for but returned, to be recorded in a transaction of their own.
     """
     named = sorted({str(r["id"]) for r in results})
     work = await repository.lock_work_orders(ctx, named, skip_locked=skip_locked)
     by_id = {w.id: w for w in work}
+    busy: list[Doc] = []
+    if skip_locked and len(work) < len(named):
+        busy = [r for r in results if str(r["id"]) not in by_id]
+        results = [r for r in results if str(r["id"]) in by_id]
     max_attempts = get_settings().work_order_max_attempts
-    outcomes: list[str] = []
+    accepted = ignored = 0
     touched: set[str] = set()
     resend = False
     now = _now()
     for result in results:
         wo = by_id.get(str(result["id"]))
-        if wo is None and skip_locked:
-            outcomes.append(BUSY)  # held by another transaction, or unknown: looked up again
-            continue
         if wo is None or wo.status not in ("pending", "sent") or wo.attempt != result["attempt"]:
-            outcomes.append(IGNORED)
+            ignored += 1
             continue
-        outcomes.append(ACCEPTED)
+        accepted += 1
         if result["status"] == "completed":
             wo.status, wo.result, wo.reason, wo.finished_at = "completed", result.get("resource") or {}, None, now
         elif result.get("retryable") and wo.attempt < max_attempts:
@@ -250,23 +250,33 @@ async def record_results(ctx: Context, results: list[Doc], *, skip_locked: bool 
         touched.add(wo.order_id)
     if resend:
         ctx.uow.after_commit(work_order_signal.notify)
-    return outcomes, sorted(touched)
+    return accepted, ignored, sorted(touched), busy
 
 
-async def advance_reported(orders: Any, ctx: Context, order_ids: list[str] | None = None, limit: int = 100) -> int:
+async def advance_reported(
+    orders: Any, ctx: Context, order_ids: list[str] | None = None, limit: int = 100, *, wait: bool = True
+) -> tuple[int, list[str]]:
     """Move on the orders with results recorded (``order_ids``, or any up to ``limit``): next tasks,
-    items, products, the order's state. Returns how many orders were looked at.
+    items, products, the order's state. Returns how many orders were looked at, and those left
+    because another transaction holds them.
 
-    An order another transaction has locked is skipped. If that one is moving it on, it sees
-    these results: it locks all of the order's work orders, and those a result was being
-    recorded on are its to wait for. Otherwise (a cancellation), the sweep finds it later.
+    An order another transaction has locked is left. If that one is moving it on, it sees these
+    results: it locks all of the order's work orders, and those a result was being recorded on
+    are its to wait for. Otherwise (a cancellation), the sweep finds it later. With ``wait``
+    False, an order one of whose work orders another transaction holds (a result being recorded
+    on it) is left too, so that this transaction waits for nobody: the caller then moves those
+    on after its commit, in a transaction that waits.
     """
     if order_ids is None:
         order_ids = await repository.reported_orders(ctx, limit)
     if not order_ids:
-        return 0
+        return 0, []
     rows = await repository.lock_orders(ctx, order_ids, skip_locked=True)
-    work = await repository.work_orders(ctx, [r.id for r in rows], lock=True)
+    locked = [r.id for r in rows]
+    if wait:
+        work = await repository.work_orders(ctx, locked, lock=True)
+    else:
+        work = await repository.free_work_orders(ctx, locked)
     by_order: dict[str, list[WorkOrderRow]] = defaultdict(list)
     due: set[str] = set()
     for wo in work:
@@ -279,7 +289,8 @@ async def advance_reported(orders: Any, ctx: Context, order_ids: list[str] | Non
     for row in rows:
         if row.id in due:
             await advance(orders, ctx, row, by_order[row.id])
-    return len(rows)
+    left = sorted(set(order_ids) - set(by_order))
+    return len(rows), left
 
 
 def _named(node: Any) -> set[Any]:

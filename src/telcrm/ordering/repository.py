@@ -8,8 +8,9 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, String, any_, bindparam, select, text, update
+from sqlalchemy import DateTime, String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased
 
 from telcrm.kit.auth import Context
 from telcrm.kit.db import Prebuilt, UnitOfWork
@@ -251,6 +252,18 @@ _WORK = Prebuilt(_WORK_OF.order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOr
 # Work orders are locked in id order by every writer that waits for their locks (the results'
 # intake, the orders' advance, cancellation), so two of them never wait for each other in a cycle.
 _WORK_LOCKED = Prebuilt(_WORK_OF.order_by(WorkOrder.id).with_for_update())
+_SIBLING = aliased(WorkOrder)
+# the work orders of the orders that none of is held by another transaction, each with how many
+# its order has (a row held elsewhere is skipped: its order then has fewer than that)
+_WORK_FREE = Prebuilt(
+    select(
+        *_WORK_COLUMNS,
+        select(func.count()).where(_SIBLING.order_id == WorkOrder.order_id).correlate(WorkOrder).scalar_subquery(),
+    )
+    .where(WorkOrder.order_id == any_(_IDS))
+    .order_by(WorkOrder.id)
+    .with_for_update(of=WorkOrder, skip_locked=True)
+)
 _NAMED = select(*_WORK_COLUMNS).where(WorkOrder.id == any_(_IDS)).order_by(WorkOrder.id)
 _NAMED_LOCKED = Prebuilt(_NAMED.with_for_update())
 _NAMED_FREE = Prebuilt(_NAMED.with_for_update(skip_locked=True))
@@ -287,6 +300,17 @@ async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = Fa
     if lock:
         return _in_item_order(_rows(ctx, await _WORK_LOCKED.all(ctx.uow, ids=list(order_ids))))
     return _rows(ctx, await _WORK.all(ctx.uow, ids=list(order_ids)))
+
+
+async def free_work_orders(ctx: Context, order_ids: Sequence[str]) -> list[WorkOrderRow]:
+    """The orders' work orders, locked, by order, item and step; of the orders only that this
+    transaction could lock all of without waiting (another one holds none of them)."""
+    found = await _WORK_FREE.all(ctx.uow, ids=list(order_ids))
+    seen: dict[str, int] = {}
+    for values in found:
+        seen[values[1]] = seen.get(values[1], 0) + 1
+    whole = [values[:-1] for values in found if seen[values[1]] == values[-1]]
+    return _in_item_order(_rows(ctx, whole))
 
 
 async def lock_work_orders(ctx: Context, ids: Sequence[str], *, skip_locked: bool = False) -> list[WorkOrderRow]:

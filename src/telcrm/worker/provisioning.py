@@ -168,7 +168,8 @@ class WorkOrderSender:
         """One transaction: move on orders with results recorded and not yet acted on."""
         async with self.db.unit_of_work() as uow:
             ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="worker")
-            return await orders.advance_reported(ctx, limit=self.batch)
+            looked_at, _ = await orders.advance_reported(ctx, limit=self.batch)
+            return looked_at
 
     async def close(self) -> None:
         await self.client.close()
