@@ -8,13 +8,10 @@ reports results through the API, exactly as provisioning does.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 
 from telcrm.kit.db import Database
@@ -524,104 +521,6 @@ def test_a_held_order_is_cancelled_when_its_number_reservation_lapses(
     assert after["state"] == "cancelled" and "expired" in after["cancellationReason"]
     assert sql.rows("SELECT status, order_id FROM number_pool") == [("free", None)]
     assert shop.get(running["id"])["state"] == "inProgress"
-
-
-def test_a_result_is_recorded_while_its_order_is_locked_and_the_order_moves_on_later(
-    client, admin, login, sql: Sql, database_url: str
-) -> None:
-    """Results do not wait for their order's lock (ADR 10): an order another transaction holds
-    keeps its results on its work orders (``reported``) until the sweep moves it on."""
-    system = login("system")
-    shop = Shop(client, admin)
-    order = shop.order(add("1", product_line(client, admin, "fixed", "市话")))
-    (wo,) = work(client, admin, order["id"])
-    holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
-    try:
-        holder.execute("SET lock_timeout = '20s'")
-        holder.execute("SELECT 1 FROM product_order WHERE id = %s FOR UPDATE", (order["id"],))
-        # the answer does not wait for the holder (it would time out at 20 s, not answer)
-        assert report(client, system, done(wo)) == {"accepted": 1, "ignored": 0}
-        assert sql.rows("SELECT status, reported FROM work_order WHERE id = %s", wo["id"]) == [("completed", True)]
-        assert shop.get(order["id"])["state"] == "inProgress"
-        assert sql.count("product") == 0
-    finally:
-        holder.rollback()
-        holder.close()
-    assert report(client, system, done(wo)) == {"accepted": 0, "ignored": 1}
-    sender = WorkOrderSender.__new__(WorkOrderSender)
-
-    async def sweep(db: Database) -> None:
-        WorkOrderSender.__init__(sender, db, "http://127.0.0.1:9", "http://127.0.0.1:9/cb")
-        try:
-            await sender.sweep()
-        finally:
-            await sender.close()
-
-    _run(database_url, sweep)
-    assert shop.get(order["id"])["state"] == "completed"
-    assert sql.rows("SELECT reported FROM work_order WHERE id = %s", wo["id"]) == [(False,)]
-    assert sql.count("product", "customer_id = %s AND billing_start_date IS NOT NULL", shop.customer["id"]) == 1
-
-
-def test_results_for_work_orders_another_transaction_holds_do_not_hold_up_the_others(
-    client, admin, login, sql: Sql, database_url: str
-) -> None:
-    system = login("system")
-    shop = Shop(client, admin)
-    plan = product_line(client, admin, "fixed", "市话")
-    first, second = shop.order(add("1", plan)), shop.order(add("1", plan))
-    (held,) = work(client, admin, first["id"])
-    (free,) = work(client, admin, second["id"])
-    holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    try:
-        holder.execute("SELECT 1 FROM work_order WHERE id = %s FOR UPDATE", (held["id"],))
-        answer = pool.submit(report, client, system, done(held), done(free))
-        # the free one is recorded, its order moved on, while the held one's result waits
-        deadline = time.monotonic() + 30
-        while shop.get(second["id"])["state"] != "completed" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert shop.get(second["id"])["state"] == "completed"
-        assert sql.value("SELECT status FROM work_order WHERE id = %s", held["id"]) == "pending"
-        assert not answer.done()
-        holder.rollback()
-        assert answer.result(timeout=30) == {"accepted": 2, "ignored": 0}
-    finally:
-        holder.close()
-        pool.shutdown()
-    assert shop.get(first["id"])["state"] == "completed"
-    assert sql.count("work_order", "reported") == 0
-
-
-def test_an_order_one_of_whose_work_orders_is_held_moves_on_after_the_holder_is_done(
-    client, admin, login, sql: Sql, database_url: str
-) -> None:
-    """The first transaction moves on only orders it can lock whole (ADR 9): a bundle whose other
-    part is held elsewhere (a result being recorded on it) waits for that, after the commit."""
-    system = login("system")
-    _, order = converged_order(client, admin)
-    number, port = sorted(open_work(client, admin, order["id"]), key=lambda w: w["domain"] != "mobile")
-    assert (number["task"], port["task"]) == ("number", "port")
-    holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    try:
-        holder.execute("SELECT 1 FROM work_order WHERE id = %s FOR UPDATE", (port["id"],))
-        answer = pool.submit(report, client, system, done(number))
-        deadline = time.monotonic() + 30
-        while not sql.value("SELECT reported FROM work_order WHERE id = %s", number["id"]):
-            assert time.monotonic() < deadline, "the result was not recorded, or the order moved on at once"
-            time.sleep(0.05)
-        time.sleep(0.3)
-        # recorded, but the order has not moved on: the SIM card step still waits
-        assert {w["task"]: w["state"] for w in work(client, admin, order["id"])}["sim"] == "waiting"
-        assert not answer.done()
-        holder.rollback()
-        assert answer.result(timeout=30) == {"accepted": 1, "ignored": 0}
-    finally:
-        holder.close()
-        pool.shutdown()
-    assert {w["task"]: w["state"] for w in work(client, admin, order["id"])}["sim"] == "pending"
-    assert sql.count("work_order", "reported") == 0
 
 
 def test_orders_are_carried_to_completion_through_the_real_simulator(login, sql: Sql, settings) -> None:

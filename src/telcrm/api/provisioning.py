@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
@@ -15,7 +14,6 @@ from telcrm.api.tmf.mechanics import json_response
 from telcrm.kit.auth import Caller
 from telcrm.ordering import service
 
-log = logging.getLogger(__name__)
 router = PrefixRouter(prefix="/api/provisioning", tags=["Provisioning"])
 
 
@@ -46,36 +44,9 @@ class SingleResult(BaseModel):
 
 
 async def _apply(request: Request, caller: Caller, results: list[dict[str, Any]]) -> Response:
-    """The results are recorded, and their orders moved on, in one transaction that waits for no
-    other (ADR 9, ADR 10): the answer comes after the orders moved on.
-
-    What another transaction holds is left out of it and done after its commit: orders it holds
-    (moving them on), or one of whose work orders it holds (recording a result), are moved on in
-    a transaction of their own; results for work orders it holds are recorded in another, and
-    their orders then moved on. Waiting in the first transaction would hold the others' locks and
-    a connection meanwhile."""
     async with transaction(request, caller) as ctx:
-        accepted, ignored, order_ids, busy = await service.orders.record_results(ctx, results, skip_locked=True)
-        _, left = await service.orders.advance_reported(ctx, order_ids, wait=False)
-    await _advance(request, caller, left)
-    if busy:
-        async with transaction(request, caller) as ctx:
-            more, stale, order_ids, _ = await service.orders.record_results(ctx, busy)
-        accepted, ignored = accepted + more, ignored + stale
-        await _advance(request, caller, order_ids)
+        accepted, ignored = await service.orders.apply_results(ctx, results)
     return json_response({"accepted": accepted, "ignored": ignored})
-
-
-async def _advance(request: Request, caller: Caller, order_ids: list[str]) -> None:
-    """Move on orders whose results are stored, in a transaction of their own."""
-    if not order_ids:
-        return
-    try:
-        async with transaction(request, caller) as ctx:
-            await service.orders.advance_reported(ctx, order_ids)
-    except Exception:
-        # the results are stored: the worker's sweep moves these orders on (ADR 9)
-        log.exception("moving on orders %s after their results failed", order_ids[:10])
 
 
 @router.post(

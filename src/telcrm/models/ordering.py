@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func, text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telcrm.models.base import Base, Document, Scoped, Timestamps
@@ -64,8 +64,7 @@ class WorkOrder(Timestamps, Base):
     ``waiting`` (behind an earlier task of the same item) → ``pending`` (to send; this table is
     the outbox of work orders) → ``sent`` → ``completed`` | ``failed``; or ``cancelled``.
     ``attempt`` counts provisioning attempts (a temporary failure sends the work order again);
-    ``send_attempts`` counts deliveries of the current attempt. ``reported``: its result is
-    recorded and its order has not yet moved on (fulfilment.advance_reported).
+    ``send_attempts`` counts deliveries of the current attempt.
     """
 
     __tablename__ = "work_order"
@@ -86,10 +85,8 @@ class WorkOrder(Timestamps, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
     result: Mapped[dict[str, Any] | None]
-    reported: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
-        Index("ix_work_order_reported", "order_id", postgresql_where=text("reported")),
         Index("ix_work_order_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index("ix_work_order_sent", "sent_at", postgresql_where=text("status = 'sent'")),
         Index("ix_work_order_withdrawing", "next_attempt_at", postgresql_where=text("status = 'withdrawing'")),

@@ -10,9 +10,8 @@ the work order again (up to ``work_order_max_attempts``), a final one fails the 
 A top-level item (a bundle with its components counts as one) ends either ``completed``, with
 its product instances created or changed in the same transaction as the last result, or
 ``failed``/``cancelled`` with nothing made and its reserved numbers released. When every item has
-ended, the order is ``completed``, ``failed`` or ``partial``. A result is recorded on its work
-order alone; the order moves on in a transaction of its own right after (``advance_reported``),
-which locks the order row before its work orders, so one order moves on one step at a time.
+ended, the order is ``completed``, ``failed`` or ``partial``. Every writer locks the order row
+before its work orders, so concurrent results for one order are applied one after the other.
 """
 
 from __future__ import annotations
@@ -203,27 +202,14 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** (attempt - 1), 60))
 
 
-async def record_results(
-    ctx: Context, results: list[Doc], *, skip_locked: bool = False
-) -> tuple[int, int, list[str], list[Doc]]:
-    """Provisioning's reports, recorded on their work orders only. Returns (accepted, ignored, the
-    orders to move on, the results not looked at): a result for a work order that is not waiting
-    for it (unknown, already answered, an older attempt, withdrawn) changes nothing.
-
-    The orders themselves are not locked here: reports for the parts of one order (a bundle's
-    components run side by side) arrive in batches of their own, and a batch that waited for
-    another's order locks held its own, and a connection, meanwhile (ADR 10). A completed or
-    failed work order is marked ``reported``; ``advance_reported`` then moves its order on.
-    ``skip_locked``: results for work orders another transaction holds (its order moving on) are
-    not waited for but returned, to be recorded in a transaction of their own.
-    """
-    named = sorted({str(r["id"]) for r in results})
-    work = await repository.lock_work_orders(ctx, named, skip_locked=skip_locked)
+async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[int, int]:
+    """Provisioning's reports. Returns (accepted, ignored): a result for a work order that is not
+    waiting for it (unknown, already answered, an older attempt, cancelled) changes nothing."""
+    owners = await repository.orders_of_work_orders(ctx, [str(r["id"]) for r in results])
+    order_ids = sorted(set(owners.values()))
+    rows = await repository.lock_orders(ctx, order_ids)
+    work = await repository.work_orders(ctx, [r.id for r in rows], lock=True)
     by_id = {w.id: w for w in work}
-    busy: list[Doc] = []
-    if skip_locked and len(work) < len(named):
-        busy = [r for r in results if str(r["id"]) not in by_id]
-        results = [r for r in results if str(r["id"]) in by_id]
     max_attempts = get_settings().work_order_max_attempts
     accepted = ignored = 0
     touched: set[str] = set()
@@ -235,6 +221,7 @@ async def record_results(
             ignored += 1
             continue
         accepted += 1
+        touched.add(wo.order_id)
         if result["status"] == "completed":
             wo.status, wo.result, wo.reason, wo.finished_at = "completed", result.get("resource") or {}, None, now
         elif result.get("retryable") and wo.attempt < max_attempts:
@@ -242,55 +229,20 @@ async def record_results(
             wo.attempt += 1
             wo.status, wo.send_attempts, wo.next_attempt_at = "pending", 0, now + backoff(wo.attempt)
             resend = True
-            continue
         else:
             wo.status, wo.finished_at = "failed", now
             wo.reason = str(result.get("reason") or "provisioning failed")[:1000]
-        wo.reported = True
-        touched.add(wo.order_id)
-    if resend:
-        ctx.uow.after_commit(work_order_signal.notify)
-    return accepted, ignored, sorted(touched), busy
-
-
-async def advance_reported(
-    orders: Any, ctx: Context, order_ids: list[str] | None = None, limit: int = 100, *, wait: bool = True
-) -> tuple[int, list[str]]:
-    """Move on the orders with results recorded (``order_ids``, or any up to ``limit``): next tasks,
-    items, products, the order's state. Returns how many orders were looked at, and those left
-    because another transaction holds them.
-
-    An order another transaction has locked is left. If that one is moving it on, it sees these
-    results: it locks all of the order's work orders, and those a result was being recorded on
-    are its to wait for. Otherwise (a cancellation), the sweep finds it later. With ``wait``
-    False, an order one of whose work orders another transaction holds (a result being recorded
-    on it) is left too, so that this transaction waits for nobody: the caller then moves those
-    on after its commit, in a transaction that waits.
-    """
-    if order_ids is None:
-        order_ids = await repository.reported_orders(ctx, limit)
-    if not order_ids:
-        return 0, []
-    rows = await repository.lock_orders(ctx, order_ids, skip_locked=True)
-    locked = [r.id for r in rows]
-    if wait:
-        work = await repository.work_orders(ctx, locked, lock=True)
-    else:
-        work = await repository.free_work_orders(ctx, locked)
     by_order: dict[str, list[WorkOrderRow]] = defaultdict(list)
-    due: set[str] = set()
     for wo in work:
         by_order[wo.order_id].append(wo)
-        if wo.reported:
-            wo.reported = False
-            due.add(wo.order_id)
-    # the customers, users, accounts and products these orders name, read once for them all
-    await references.prefetch(ctx, {i for row in rows if row.id in due for i in _named(row.body)})
+    # the customers, users, accounts and products these orders name, read once for the whole batch
+    await references.prefetch(ctx, {i for row in rows if row.id in touched for i in _named(row.body)})
     for row in rows:
-        if row.id in due:
+        if row.id in touched:
             await advance(orders, ctx, row, by_order[row.id])
-    left = sorted(set(order_ids) - set(by_order))
-    return len(rows), left
+    if resend:
+        ctx.uow.after_commit(work_order_signal.notify)
+    return accepted, ignored
 
 
 def _named(node: Any) -> set[Any]:

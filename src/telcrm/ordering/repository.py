@@ -8,9 +8,8 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, String, any_, bindparam, func, select, text, update
+from sqlalchemy import DateTime, String, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import aliased
 
 from telcrm.kit.auth import Context
 from telcrm.kit.db import Prebuilt, UnitOfWork
@@ -174,17 +173,7 @@ async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
 
 # Work orders are read and written with plain SQL (ADR 10): a result batch or a sender round
 # touches hundreds, which the ORM would load as mapped objects and update one statement each.
-MUTABLE = (
-    "status",
-    "attempt",
-    "send_attempts",
-    "next_attempt_at",
-    "sent_at",
-    "finished_at",
-    "reason",
-    "result",
-    "reported",
-)
+MUTABLE = ("status", "attempt", "send_attempts", "next_attempt_at", "sent_at", "finished_at", "reason", "result")
 CHANGES = "ordering.work_order_changes"
 _mutable = operator.attrgetter(*MUTABLE)
 
@@ -213,7 +202,6 @@ class WorkOrderRow:
     result: dict[str, Any] | None
     payload: dict[str, Any]
     created_at: datetime
-    reported: bool
     saved: tuple[Any, ...] = ()
 
     def values(self) -> tuple[Any, ...]:
@@ -247,29 +235,14 @@ async def _write_changes(uow: UnitOfWork, rows: list[WorkOrderRow]) -> None:
 # the columns read, in the order of WorkOrderRow's fields
 _WORK_COLUMNS = [WorkOrder.__table__.c[f.name] for f in fields(WorkOrderRow) if f.name != "saved"]
 _IDS = bindparam("ids", type_=ARRAY(String))
-_WORK_OF = select(*_WORK_COLUMNS).where(WorkOrder.order_id == any_(_IDS))
-_WORK = Prebuilt(_WORK_OF.order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOrder.seq))
-# Work orders are locked in id order by every writer that waits for their locks (the results'
-# intake, the orders' advance, cancellation), so two of them never wait for each other in a cycle.
-_WORK_LOCKED = Prebuilt(_WORK_OF.order_by(WorkOrder.id).with_for_update())
-_SIBLING = aliased(WorkOrder)
-# the work orders of the orders that none of is held by another transaction, each with how many
-# its order has (a row held elsewhere is skipped: its order then has fewer than that)
-_WORK_FREE = Prebuilt(
-    select(
-        *_WORK_COLUMNS,
-        select(func.count()).where(_SIBLING.order_id == WorkOrder.order_id).correlate(WorkOrder).scalar_subquery(),
-    )
+_OWNERS = Prebuilt(select(WorkOrder.id, WorkOrder.order_id).where(WorkOrder.id == any_(_IDS)))
+_WORK_OF = (
+    select(*_WORK_COLUMNS)
     .where(WorkOrder.order_id == any_(_IDS))
-    .order_by(WorkOrder.id)
-    .with_for_update(of=WorkOrder, skip_locked=True)
+    .order_by(WorkOrder.order_id, WorkOrder.item_id, WorkOrder.seq)
 )
-_NAMED = select(*_WORK_COLUMNS).where(WorkOrder.id == any_(_IDS)).order_by(WorkOrder.id)
-_NAMED_LOCKED = Prebuilt(_NAMED.with_for_update())
-_NAMED_FREE = Prebuilt(_NAMED.with_for_update(skip_locked=True))
-_REPORTED = Prebuilt(
-    select(WorkOrder.order_id).where(WorkOrder.reported).group_by(WorkOrder.order_id).limit(bindparam("limit"))
-)
+_WORK = Prebuilt(_WORK_OF)
+_WORK_LOCKED = Prebuilt(_WORK_OF.with_for_update())
 _DUE = Prebuilt(
     select(*_WORK_COLUMNS)
     .where(WorkOrder.status == bindparam("status"), WorkOrder.next_attempt_at <= bindparam("now"))
@@ -279,49 +252,24 @@ _DUE = Prebuilt(
 )
 
 
-def _in_item_order(rows: list[WorkOrderRow]) -> list[WorkOrderRow]:
-    return sorted(rows, key=lambda w: (w.order_id, w.item_id, w.seq))
+async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, str]:
+    return {r[0]: r[1] for r in await _OWNERS.all(ctx.uow, ids=list(ids))}
 
 
-async def lock_orders(ctx: Context, ids: Sequence[str], *, skip_locked: bool = False) -> list[ProductOrder]:
-    """The orders, locked in id order (every writer locks orders before their work orders);
-    ``skip_locked``: without the ones another transaction holds."""
+async def lock_orders(ctx: Context, ids: Sequence[str]) -> list[ProductOrder]:
+    """The orders, locked in id order (every writer locks orders before their work orders)."""
     stmt = (
         orders.base(ctx)
         .where(ProductOrder.id == any_(bindparam("ids", list(ids), type_=ARRAY(String))))
         .order_by(ProductOrder.id)
-        .with_for_update(skip_locked=skip_locked)
+        .with_for_update()
     )
     return list((await ctx.uow.session.execute(stmt)).scalars().all())
 
 
 async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = False) -> list[WorkOrderRow]:
-    """The orders' work orders, by order, item and step."""
-    if lock:
-        return _in_item_order(_rows(ctx, await _WORK_LOCKED.all(ctx.uow, ids=list(order_ids))))
-    return _rows(ctx, await _WORK.all(ctx.uow, ids=list(order_ids)))
-
-
-async def free_work_orders(ctx: Context, order_ids: Sequence[str]) -> list[WorkOrderRow]:
-    """The orders' work orders, locked, by order, item and step; of the orders only that this
-    transaction could lock all of without waiting (another one holds none of them)."""
-    found = await _WORK_FREE.all(ctx.uow, ids=list(order_ids))
-    seen: dict[str, int] = {}
-    for values in found:
-        seen[values[1]] = seen.get(values[1], 0) + 1
-    whole = [values[:-1] for values in found if seen[values[1]] == values[-1]]
-    return _in_item_order(_rows(ctx, whole))
-
-
-async def lock_work_orders(ctx: Context, ids: Sequence[str], *, skip_locked: bool = False) -> list[WorkOrderRow]:
-    """The work orders with these ids, locked (the order they belong to is not); ``skip_locked``:
-    without the ones another transaction holds."""
-    return _rows(ctx, await (_NAMED_FREE if skip_locked else _NAMED_LOCKED).all(ctx.uow, ids=list(ids)))
-
-
-async def reported_orders(ctx: Context, limit: int) -> list[str]:
-    """Orders with results recorded that they have not yet acted on."""
-    return [r[0] for r in await _REPORTED.all(ctx.uow, limit=limit)]
+    found = await (_WORK_LOCKED if lock else _WORK).all(ctx.uow, ids=list(order_ids))
+    return _rows(ctx, found)
 
 
 async def claim_due_work_orders(ctx: Context, now: datetime, limit: int, status: str) -> list[WorkOrderRow]:

@@ -217,22 +217,10 @@ class OrderService(DocumentService[ProductOrder]):
             raise InvalidTransition(f"an order cannot go from {row.state} to {new}", field="state")
         return await super().rewrite(ctx, row, doc, columns)
 
-    async def record_results(
-        self, ctx: Context, results: list[Doc], *, skip_locked: bool = False
-    ) -> tuple[int, int, list[str], list[Doc]]:
-        """Provisioning reports work orders done or failed (ADR 9): (accepted, ignored, the orders
-        to move on with ``advance_reported`` in a transaction of its own, and with
-        ``skip_locked`` the results whose work orders were busy, to record in another)."""
+    async def apply_results(self, ctx: Context, results: list[Doc]) -> tuple[int, int]:
+        """Provisioning reports work orders done or failed (ADR 9)."""
         policy.check_provisioning(ctx)
-        return await fulfilment.record_results(ctx, results, skip_locked=skip_locked)
-
-    async def advance_reported(
-        self, ctx: Context, order_ids: list[str] | None = None, limit: int = 100, *, wait: bool = True
-    ) -> tuple[int, list[str]]:
-        """Move on orders with results recorded: these, or any (the sweep). Returns how many were
-        looked at and those left to another transaction (see ``fulfilment.advance_reported``)."""
-        policy.check_provisioning(ctx)
-        return await fulfilment.advance_reported(self, ctx, order_ids, limit, wait=wait)
+        return await fulfilment.apply_results(self, ctx, results)
 
     async def work_orders(self, ctx: Context, order_id: str) -> list[Doc]:
         """The work orders of an order the caller may see, for the channels to follow progress."""

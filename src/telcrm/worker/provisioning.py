@@ -6,9 +6,8 @@ in one batch per network domain to ``{provisioning_url}/{domain}/workOrders`` an
 in the same transaction. A failed delivery is tried again with backoff. Work orders withdrawn
 after they were sent (their item failed, their order was cancelled) are posted the same way to
 ``{provisioning_url}/{domain}/workOrders/withdraw`` and then cancelled. Every
-``sweeper_interval_seconds`` it also sends again work orders sent but never answered, cancels
-waiting orders whose number reservation lapsed, and moves on orders whose recorded results were
-not acted on (the request that recorded them failed, or found the order locked by another).
+``sweeper_interval_seconds`` it also sends again work orders sent but never answered, and
+cancels waiting orders whose number reservation lapsed.
 """
 
 from __future__ import annotations
@@ -157,19 +156,10 @@ class WorkOrderSender:
             ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="worker")
             resent = await fulfilment.resend_unanswered(ctx, self.resend_after)
             expired = await fulfilment.expire_reservations(orders, ctx)
-        while await self.advance_reported() == self.batch:
-            pass
         if resent:
             log.warning("sending %d unanswered work orders again", resent)
         if expired:
             log.info("%d orders had a number reservation expire", expired)
-
-    async def advance_reported(self) -> int:
-        """One transaction: move on orders with results recorded and not yet acted on."""
-        async with self.db.unit_of_work() as uow:
-            ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="worker")
-            looked_at, _ = await orders.advance_reported(ctx, limit=self.batch)
-            return looked_at
 
     async def close(self) -> None:
         await self.client.close()
