@@ -28,6 +28,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -443,7 +444,7 @@ def main() -> None:
             )
             time.sleep(1)
         bodies = bodies[:total]
-        samples = Path(f"/tmp/telcrm-bench-samples-{os.getpid()}.jsonl")
+        samples = Path(tempfile.gettempdir()) / f"telcrm-bench-samples-{os.getpid()}.jsonl"
         sampler = (
             subprocess.Popen([sys.executable, str(ROOT / "bench/pg_sampler.py"), plain, str(samples)])
             if args.sample

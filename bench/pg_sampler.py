@@ -85,7 +85,7 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
         vacuums = sorted({v for s in group for v in s["autovacuum"]})
         wal = sum(s["wal_mb"] for s in group)
         fpi = sum(s["fpi"] for s in group)
-        sessions = sum(s.get("sessions", 0) for s in group)
+        sessions = sum(s["sessions"] for s in group)
         lines.append(
             f"  {n * width:>3}-{(n + 1) * width:<3}s  backends busy (avg): {top or '-'};"
             f" WAL {wal:.0f} MB ({fpi} full pages); {sessions} sessions started"
