@@ -4,7 +4,9 @@
 ``pg_stat_wal`` once a second until it is terminated, then writes one JSON object per second to
 OUT: the wait events of active client backends (summed over the samples), the autovacuum workers'
 statements, the WAL bytes and full-page images written in that second, and the sessions started
-in it (a server whose connection pools overflow starts and ends PostgreSQL backends under load).
+in it (a server whose connection pools overflow starts and ends PostgreSQL backends under load),
+and, per table with its indexes and TOAST, the buffers touched (hit or read) and the rows read by
+sequential scans in it: a statement whose plan turns worse shows as a table touched far more.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ WAL = (
     "SELECT wal_bytes::float8, wal_fpi,"
     " (SELECT sessions FROM pg_stat_database WHERE datname = current_database()) FROM pg_stat_wal"
 )
+TABLES = (
+    "SELECT s.relname, s.heap_blks_hit + s.heap_blks_read + coalesce(s.idx_blks_hit + s.idx_blks_read, 0)"
+    " + coalesce(s.toast_blks_hit + s.toast_blks_read + s.tidx_blks_hit + s.tidx_blks_read, 0),"
+    " t.seq_tup_read FROM pg_statio_user_tables s JOIN pg_stat_user_tables t USING (relid)"
+)
+
+
+def _tables(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int]]:
+    return {name: (blocks, seq) for name, blocks, seq in conn.execute(TABLES)}
 
 
 def sample(url: str, out: Path) -> None:
@@ -41,11 +52,18 @@ def sample(url: str, out: Path) -> None:
     seconds: list[dict[str, Any]] = []
     with psycopg.connect(url, autocommit=True) as conn:
         wal = conn.execute(WAL).fetchone() or (0.0, 0, 0)
+        tables = _tables(conn)
         second, waits, vacuums, samples = int(time.time()), collections.Counter[str](), set[str](), 0
         while not stop:
             now = int(time.time())
             if now != second:
                 new = conn.execute(WAL).fetchone() or wal
+                now_tables = _tables(conn)
+                touched = {
+                    name: [blocks - tables.get(name, (0, 0))[0], seq - tables.get(name, (0, 0))[1]]
+                    for name, (blocks, seq) in now_tables.items()
+                    if (blocks, seq) != tables.get(name)
+                }
                 seconds.append(
                     {
                         "t": second,
@@ -55,8 +73,10 @@ def sample(url: str, out: Path) -> None:
                         "wal_mb": round((new[0] - wal[0]) / 1e6, 1),
                         "fpi": new[1] - wal[1],
                         "sessions": new[2] - wal[2],
+                        "tables": touched,
                     }
                 )
+                tables = now_tables
                 wal, second, waits, vacuums, samples = new, now, collections.Counter(), set(), 0
             for kind, wait, query in conn.execute(ACTIVITY):
                 if kind == "autovacuum worker":
@@ -86,10 +106,20 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
         wal = sum(s["wal_mb"] for s in group)
         fpi = sum(s["fpi"] for s in group)
         sessions = sum(s["sessions"] for s in group)
+        blocks: collections.Counter[str] = collections.Counter()
+        scanned: collections.Counter[str] = collections.Counter()
+        for s in group:
+            for name, (touched, seq) in s.get("tables", {}).items():
+                blocks[name] += touched
+                scanned[name] += seq
+        busiest = ", ".join(f"{name} {count / 1000:.0f}k" for name, count in blocks.most_common(5))
+        seq_read = ", ".join(f"{name} {count / 1000:.0f}k" for name, count in scanned.most_common(3) if count)
         lines.append(
             f"  {n * width:>3}-{(n + 1) * width:<3}s  backends busy (avg): {top or '-'};"
             f" WAL {wal:.0f} MB ({fpi} full pages); {sessions} sessions started"
             + (f"; autovacuum: {'; '.join(vacuums)}" if vacuums else "")
+            + (f"\n            buffers touched: {busiest}" if busiest else "")
+            + (f"; rows read by sequential scans: {seq_read}" if seq_read else "")
         )
     return lines
 
