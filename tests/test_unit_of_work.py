@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from telcrm.kit import db as kitdb
 from telcrm.kit.auth import SYSTEM_CALLER, Context
@@ -224,6 +224,29 @@ def test_commit_sends_buffered_writes_and_commit_together_and_a_failing_one_leav
     assert sql.rows("SELECT id FROM work_order ORDER BY id") == [("W0001",), ("W0002",), ("W0003",)]
     assert sql.value("SELECT version FROM product_order WHERE id = 'O1'") == 2
     assert told == ["committed"]
+
+
+def test_transactions_never_start_parallel_workers_and_reads_still_may(client: TestClient) -> None:
+    """A look-up of a hundred ids over the resource tables got a parallel plan, starting worker
+    processes per result batch (ADR 10): the transactions' connections turn parallel plans off."""
+    db: Database = client.app_state.db  # type: ignore[attr-defined]
+    show = "SHOW max_parallel_workers_per_gather"
+
+    async def go() -> tuple[Any, Any]:
+        async with db.unit_of_work() as uow:
+            writing = (await uow.session.execute(text(show))).scalar()
+        async with db.read_only() as uow:
+            reading = (await uow.session.execute(text(show))).scalar()
+        return writing, reading
+
+    writing, reading = client.portal.call(go)  # type: ignore[union-attr]
+    assert writing == "0"
+    assert reading != "0"  # the server's own setting (2 by default) for reports and searches
+
+
+def test_database_options_keep_the_ones_the_url_gives() -> None:
+    assert kitdb._with_options("postgresql+psycopg://u@h/db", "-c a=0") == "-c a=0"
+    assert kitdb._with_options("postgresql+psycopg://u@h/db?options=-c%20b%3D1", "-c a=0") == "-c b=1 -c a=0"
 
 
 def test_a_finished_unit_of_work_leaves_no_reference_cycle_behind(client: TestClient, sql: Sql) -> None:

@@ -22,7 +22,7 @@ import orjson
 import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -155,6 +155,13 @@ class Prebuilt:
         return row[:-3]
 
 
+def _with_options(url: str, options: str) -> str:
+    """``options`` after any the URL already passes to PostgreSQL (connect_args would replace them)."""
+    given = make_url(url).query.get("options")
+    earlier = " ".join(given) if isinstance(given, tuple) else given
+    return f"{earlier} {options}" if earlier else options
+
+
 class Database:
     """The engines for one PostgreSQL database: async for the app, sync for COPY and Alembic."""
 
@@ -162,8 +169,15 @@ class Database:
         self.url = url
         # JSONB documents go through orjson both ways (several times faster than the json module)
         json_opts: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+        # Transactions are short look-ups and writes by key: a parallel plan (which PostgreSQL picks
+        # for a look-up of a hundred ids across the resource tables) starts worker processes that
+        # cost more than the statement, and on a small server takes CPU the other requests need.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size // 2, **json_opts
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size // 2,
+            connect_args={"options": _with_options(url, "-c max_parallel_workers_per_gather=0")},
+            **json_opts,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # Reads get their own pool of autocommit connections: no BEGIN/COMMIT round trips and no
