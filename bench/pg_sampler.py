@@ -60,9 +60,9 @@ def sample(url: str, out: Path) -> None:
                 new = conn.execute(WAL).fetchone() or wal
                 now_tables = _tables(conn)
                 touched = {
-                    name: [blocks - tables.get(name, (0, 0))[0], seq - tables.get(name, (0, 0))[1]]
+                    name: [blocks - before[0], seq - before[1]]
                     for name, (blocks, seq) in now_tables.items()
-                    if (blocks, seq) != tables.get(name)
+                    if (blocks, seq) != (before := tables.get(name, (0, 0)))
                 }
                 seconds.append(
                     {

@@ -44,11 +44,11 @@ def test_migrate_is_idempotent(database_url: str, sql: Sql) -> None:
 def test_migrations_keep_the_statistics_of_queue_tables_small(sql: Sql) -> None:
     """Every column of the queue and log tables samples 3,000 rows, not 30,000 (ADR 10): their
     frequent ANALYZE stays cheap, and a column added later without the setting fails here."""
-    targets = sql.conn.execute(
+    targets = sql.rows(
         "SELECT attrelid::regclass::text, attname, attstattarget FROM pg_attribute"
         " WHERE attrelid = ANY(ARRAY['work_order', 'outbox_event', 'delivery', 'audit_entry']::regclass[])"
         " AND attnum > 0 AND NOT attisdropped"
-    ).fetchall()
+    )
     assert {table for table, _, _ in targets} == {"work_order", "outbox_event", "delivery", "audit_entry"}
     assert [(table, column) for table, column, target in targets if target != 10] == []
     # the other tables keep the server's default (-1, or NULL from PostgreSQL 17): full samples
