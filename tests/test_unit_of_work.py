@@ -12,7 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import DateTime, Integer, String, func, literal, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from telcrm.kit import db as kitdb
 from telcrm.kit.auth import SYSTEM_CALLER, Context
@@ -173,6 +174,61 @@ def test_write_object_inserts_and_updates_like_a_flush(client: TestClient, sql: 
         ("suspended", 2, "suspended", seen["created"])
     ]
     assert seen["updated"] >= seen["created"]
+
+
+class _Scratch(DeclarativeBase):
+    pass
+
+
+def _label(context: Any) -> str:
+    """SQLAlchemy hands a default of one argument the statement's parameters."""
+    return f"{context.get_current_parameters()['kind']}:{context.current_parameters['id']}"
+
+
+class _Ticket(_Scratch):
+    """A row type of this test only (a temporary table), with every kind of column default."""
+
+    __tablename__ = "uow_ticket"
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="plain")  # scalar
+    token: Mapped[str] = mapped_column(String(40), default=lambda: "generated")  # function of nothing
+    label: Mapped[str] = mapped_column(String(60), default=_label)  # a function of the row
+    stamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str | None] = mapped_column(String(20))
+
+
+class _Counted(_Scratch):
+    __tablename__ = "uow_counted"
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=literal(1) + 1)  # a SQL expression
+
+
+def test_write_object_computes_python_defaults_as_a_flush_would(client: TestClient) -> None:
+    async def work(uow: UnitOfWork) -> list[tuple[Any, ...]]:
+        conn = await uow.driver()
+        await conn.execute(
+            "CREATE TEMP TABLE uow_ticket (id varchar(20) PRIMARY KEY, kind varchar(20) NOT NULL,"
+            " token varchar(40) NOT NULL, label varchar(60) NOT NULL, stamp timestamptz NOT NULL DEFAULT now(),"
+            " note varchar(20)) ON COMMIT DROP"
+        )
+        await uow.write_object(_Ticket(id="T1"))
+        await uow.write_object(_Ticket(id="T2", kind="vip", note="kept"))
+        mine = _Ticket(id="T3", kind="x", token="given", label="given")
+        await uow.write_object(mine)
+        assert mine.stamp is not None and not uow.session.sync_session.dirty
+        uow.session.add(_Ticket(id="T4"))  # the same through the session's own flush
+        await uow.session.flush()
+        with pytest.raises(TypeError, match=r"uow_counted\.n"):
+            await uow.write_object(_Counted(id="C1"))
+        rows = await (await conn.execute("SELECT id, kind, token, label, note FROM uow_ticket ORDER BY id")).fetchall()
+        return [tuple(r) for r in rows]
+
+    assert _run(client, work) == [
+        ("T1", "plain", "generated", "plain:T1", None),
+        ("T2", "vip", "generated", "vip:T2", "kept"),
+        ("T3", "x", "given", "given", None),
+        ("T4", "plain", "generated", "plain:T4", None),
+    ]
 
 
 def test_write_object_flushes_what_the_session_still_holds_first(client: TestClient, sql: Sql) -> None:

@@ -118,6 +118,30 @@ def _object_update_sql(table: Any, key: str, columns: tuple[str, ...]) -> str:
     return f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = %s{returning}"
 
 
+class _DefaultContext:
+    """What a context-sensitive Python column default is given in place of SQLAlchemy's execution
+    context: the row's values so far (``current_parameters``, ``get_current_parameters()``)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.current_parameters = values
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> dict[str, Any]:
+        return self.current_parameters
+
+
+def _python_default(table: str, column: Any, values: dict[str, Any]) -> Any:
+    """A column's client-side default for a row written by ``write_object``, as a flush computes
+    it: a scalar, or a Python function (SQLAlchemy has made every such function take one context
+    argument; one that reads the row gets its explicit values and the defaults before it). A SQL
+    expression default would have to go into the statement itself: refused."""
+    default = column.default
+    if default.is_scalar:
+        return default.arg
+    if default.is_callable:
+        return default.arg(_DefaultContext(values))
+    raise TypeError(f"write_object takes scalar, Python function or server defaults only: {table}.{column.key}")
+
+
 class Prebuilt:
     """A hot statement, written with SQLAlchemy Core (names and types checked against the models)
     and compiled once to PostgreSQL text; run on the transaction's psycopg connection with plain
@@ -317,14 +341,12 @@ class UnitOfWork:
             if "updated_at" in table.c and "updated_at" not in columns:
                 values["updated_at"] = (await cursor.fetchone())[0]  # type: ignore[index]
         else:
-            values = {}
+            values = {c.key: state.dict[c.key] for c in table.c if c.key in state.dict}
             for column in table.c:
-                if column.key in state.dict:
-                    values[column.key] = state.dict[column.key]
-                elif column.default is not None:
-                    if not column.default.is_scalar:  # a Python function or SQL expression: not done here
-                        raise TypeError(f"write_object takes scalar or server defaults only: {table.name}.{column.key}")
-                    values[column.key] = column.default.arg
+                if column.key in values:
+                    continue
+                if column.default is not None:
+                    values[column.key] = _python_default(table.name, column, values)
                 elif column.server_default is None:
                     values[column.key] = None
             returning = tuple(c.key for c in table.c if c.key not in values)
