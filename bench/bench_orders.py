@@ -354,7 +354,8 @@ def main() -> None:
     parser.add_argument(
         "--sample",
         action="store_true",
-        help="sample PostgreSQL's wait events, WAL and autovacuum during the load and print them per 10 s",
+        help="sample PostgreSQL's wait events, lock waits (waiter and blocker), WAL, autovacuum and the"
+        " machine's busy cores during the load and print them per 10 s",
     )
     parser.add_argument(
         "--latency-log", type=Path, help="write each measured capture as 'unix time, status, latency ms' to this file"

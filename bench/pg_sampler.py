@@ -7,11 +7,19 @@ statements, the WAL bytes and full-page images written in that second, and the s
 in it (a server whose connection pools overflow starts and ends PostgreSQL backends under load),
 and, per table with its indexes and TOAST, the buffers touched (hit or read) and the rows read by
 sequential scans in it: a statement whose plan turns worse shows as a table touched far more.
+On Linux it also records how many of the machine's cores were busy in each second (``/proc/stat``:
+all but idle and I/O wait, the kernel's interrupt work included): server, simulator, database and
+load generator share them.
+Backends waiting for a lock are named with what they wait in and what the first backend blocking
+them is doing (``lock_waits``): a convoy of result batches shows as ``SELECT product_order FOR
+UPDATE`` waiting for one "idle in transaction" after its own writes.
 """
 
 from __future__ import annotations
 
 import collections
+import os
+import re
 import signal
 import sys
 import time
@@ -37,6 +45,39 @@ TABLES = (
 )
 
 
+LOCKS = (
+    "SELECT w.wait_event, left(w.query, 2000), b.state, left(b.query, 2000) FROM pg_stat_activity w"
+    " JOIN pg_stat_activity b ON b.pid = (pg_blocking_pids(w.pid))[1]"
+    " WHERE w.wait_event_type = 'Lock' AND w.pid <> pg_backend_pid()"
+)
+_VERB = re.compile(r"^\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM|COMMIT|BEGIN|WITH)\b", re.IGNORECASE)
+_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
+_CALL = re.compile(r"^\s*SELECT\s+(\w+)\(", re.IGNORECASE)
+_TABLE = re.compile(r"^\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)", re.IGNORECASE)
+
+
+def statement(query: str) -> str:
+    """A statement's verb and table, e.g. ``SELECT product_order FOR UPDATE`` or ``INSERT product``."""
+    verb = _VERB.match(query)
+    if verb is None:
+        return query.split(None, 1)[0][:20] if query.strip() else "-"
+    word = verb.group(1).upper().split()[0]
+    table = _TABLE.match(query) or _FROM.search(query) or _CALL.match(query)
+    shown = f"{word} {table.group(1)}" if table and word != "COMMIT" else word
+    return shown + (" FOR UPDATE" if word == "SELECT" and "FOR UPDATE" in query.upper() else "")
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, all) clock ticks of all cores since boot, or None where there is no /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    total = sum(fields[:8])  # guest time is already counted in user time
+    return total - idle, total
+
+
 def _tables(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int]]:
     return {name: (blocks, seq) for name, blocks, seq in conn.execute(TABLES)}
 
@@ -54,10 +95,18 @@ def sample(url: str, out: Path) -> None:
         wal = conn.execute(WAL).fetchone() or (0.0, 0, 0)
         tables = _tables(conn)
         second, waits, vacuums, samples = int(time.time()), collections.Counter[str](), set[str](), 0
+        locks = collections.Counter[str]()
+        ticks = _cpu_ticks()
+        cores = os.cpu_count() or 1
         while not stop:
             now = int(time.time())
             if now != second:
                 new = conn.execute(WAL).fetchone() or wal
+                now_ticks = _cpu_ticks()
+                busy = None
+                if ticks is not None and now_ticks is not None and now_ticks[1] > ticks[1]:
+                    busy = round(cores * (now_ticks[0] - ticks[0]) / (now_ticks[1] - ticks[1]), 2)
+                ticks = now_ticks
                 now_tables = _tables(conn)
                 touched = {
                     name: [blocks - before[0], seq - before[1]]
@@ -74,15 +123,21 @@ def sample(url: str, out: Path) -> None:
                         "fpi": new[1] - wal[1],
                         "sessions": new[2] - wal[2],
                         "tables": touched,
+                        "lock_waits": dict(locks),
+                        "cores_busy": busy,
                     }
                 )
                 tables = now_tables
                 wal, second, waits, vacuums, samples = new, now, collections.Counter(), set(), 0
+                locks = collections.Counter()
             for kind, wait, query in conn.execute(ACTIVITY):
                 if kind == "autovacuum worker":
                     vacuums.add(query.removeprefix("autovacuum: "))
                 else:
                     waits[wait] += 1
+            if any(w.startswith("Lock:") for w in waits):
+                for lock, waiter, state, blocker in conn.execute(LOCKS):
+                    locks[f"{lock}: {statement(waiter)} <- {state}, {statement(blocker)}"] += 1
             samples += 1
             time.sleep(0.2)
     out.write_bytes(b"\n".join(orjson.dumps(s) for s in seconds))
@@ -113,13 +168,20 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
                 blocks[name] += touched
                 scanned[name] += seq
         busiest = ", ".join(f"{name} {count / 1000:.0f}k" for name, count in blocks.most_common(5))
+        held: collections.Counter[str] = collections.Counter()
+        for s in group:
+            held.update(s.get("lock_waits", {}))
+        busy = [s["cores_busy"] for s in group if s.get("cores_busy") is not None]
+        machine = f"; cores busy {sum(busy) / len(busy):.2f} (worst second {max(busy):.2f})" if busy else ""
+        lock_waits = "; ".join(f"{what} {count / samples:.1f}" for what, count in held.most_common(2))
         seq_read = ", ".join(f"{name} {count / 1000:.0f}k" for name, count in scanned.most_common(3) if count)
         lines.append(
             f"  {n * width:>3}-{(n + 1) * width:<3}s  backends busy (avg): {top or '-'};"
-            f" WAL {wal:.0f} MB ({fpi} full pages); {sessions} sessions started"
+            f" WAL {wal:.0f} MB ({fpi} full pages); {sessions} sessions started{machine}"
             + (f"; autovacuum: {'; '.join(vacuums)}" if vacuums else "")
             + (f"\n            buffers touched: {busiest}" if busiest else "")
             + (f"; rows read by sequential scans: {seq_read}" if seq_read else "")
+            + (f"\n            lock waits (avg): {lock_waits}" if lock_waits else "")
         )
     return lines
 
