@@ -130,12 +130,14 @@ def sample(url: str, out: Path) -> None:
                 tables = now_tables
                 wal, second, waits, vacuums, samples = new, now, collections.Counter(), set(), 0
                 locks = collections.Counter()
+            waiting = False  # for a lock, in this sample
             for kind, wait, query in conn.execute(ACTIVITY):
                 if kind == "autovacuum worker":
                     vacuums.add(query.removeprefix("autovacuum: "))
                 else:
                     waits[wait] += 1
-            if any(w.startswith("Lock:") for w in waits):
+                    waiting = waiting or wait.startswith("Lock:")
+            if waiting:
                 for lock, waiter, state, blocker in conn.execute(LOCKS):
                     locks[f"{lock}: {statement(waiter)} <- {state}, {statement(blocker)}"] += 1
             samples += 1
