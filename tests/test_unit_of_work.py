@@ -3,7 +3,9 @@ written once at commit, documents written without the ORM's flush, each as the O
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import DateTime, Integer, String, func, literal, select, text
+from sqlalchemy import DateTime, Integer, String, event, func, literal, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from telcrm.kit import db as kitdb
@@ -298,6 +300,63 @@ def test_transactions_never_start_parallel_workers_and_reads_still_may(client: T
     writing, reading = client.portal.call(go)  # type: ignore[union-attr]
     assert writing == "0"
     assert reading != "0"  # the server's own setting (2 by default) for reports and searches
+
+
+def _generic_plan(sql: Sql, statement: str, *args: str) -> str:
+    """The plan PostgreSQL makes once for any parameter values of ``statement`` (as for a statement
+    psycopg has prepared), with sequential scans made as costly as they get, as JSON text."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        names.append(match.group(1))
+        return f"${len(names)}"
+
+    numbered = re.sub(r"%\((\w+)\)s", number, statement)
+    sql.conn.execute("SET plan_cache_mode = force_generic_plan")
+    sql.conn.execute("SET enable_seqscan = off")
+    try:
+        sql.conn.execute(f"PREPARE generic_q AS {numbered}")
+        plan = sql.value(f"EXPLAIN (FORMAT JSON) EXECUTE generic_q({', '.join(args)})")
+        sql.conn.execute("DEALLOCATE generic_q")
+    finally:
+        sql.conn.execute("RESET plan_cache_mode")
+        sql.conn.execute("RESET enable_seqscan")
+    return json.dumps(plan)
+
+
+def test_a_statement_a_partial_index_serves_names_its_constant_in_its_text(sql: Sql) -> None:
+    """The sender's look-up of due work orders read the whole table once psycopg had prepared it
+    (a generic plan cannot use the index of ``status = 'pending'`` rows for ``status = $1``)."""
+    assert set(repository._DUE) == {"pending", "withdrawing"}
+    for status, statement in repository._DUE.items():
+        assert f"work_order.status = '{status}'" in statement.sql
+        plan = _generic_plan(sql, statement.sql, "now()", "100")
+        assert f"ix_work_order_{status}" in plan
+        assert "Seq Scan" not in plan
+    # the old form, the status a parameter, is what the index cannot serve: the check can fail
+    old = repository._DUE["pending"].sql.replace("work_order.status = 'pending'", "work_order.status = %(status)s")
+    assert "ix_work_order_pending" not in _generic_plan(sql, old, "'pending'", "now()", "100")
+    with pytest.raises(ValueError):
+        kitdb.inline("x' OR 'a' = 'a")
+
+
+def test_the_reservation_sweep_names_the_reserved_status_in_its_text(client: TestClient, sql: Sql) -> None:
+    """With the status a parameter, a generic plan of the sweep for lapsed number reservations
+    read every number ever taken (the order-id index, ``order_id IS NOT NULL``) every few seconds."""
+    db: Database = client.app_state.db  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    async def go() -> list[str]:
+        async with db.unit_of_work() as uow:
+            ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
+            conn = await uow.session.connection()
+            sync = conn.sync_connection
+            assert sync is not None
+            event.listen(sync, "before_cursor_execute", lambda *a: seen.append(a[2]))
+            return await repository.expired_reservations(ctx, datetime.now(UTC), 10)
+
+    assert client.portal.call(go) == []  # type: ignore[union-attr]
+    assert any("number_pool.status = 'reserved'" in statement for statement in seen), seen
 
 
 def test_database_options_keep_the_ones_the_url_gives() -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
-from sqlalchemy import create_engine
+from sqlalchemy import String, create_engine, literal_column
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -140,6 +140,17 @@ def _python_default(table: str, column: Any, values: dict[str, Any]) -> Any:
     if default.is_callable:
         return default.arg(_DefaultContext(values))
     raise TypeError(f"write_object takes scalar, Python function or server defaults only: {table}.{column.key}")
+
+
+def inline(value: str) -> Any:
+    """``value`` written into the statement's text, not sent as a parameter. For a constant that a
+    partial index's predicate names (``status = 'pending'``): psycopg prepares a statement from its
+    fifth run on, and PostgreSQL may then plan it once for any value of its parameters (a generic
+    plan), which cannot use an index holding only the rows of one value. The sender's query for
+    due work orders read the whole ``work_order`` table ten times a second that way (ADR 10)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+        raise ValueError(f"not a plain constant: {value!r}")
+    return literal_column(f"'{value}'", String)
 
 
 class Prebuilt:

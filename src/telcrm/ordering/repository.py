@@ -12,7 +12,7 @@ from sqlalchemy import DateTime, String, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from telcrm.kit.auth import Context
-from telcrm.kit.db import Prebuilt, UnitOfWork
+from telcrm.kit.db import Prebuilt, UnitOfWork, inline
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
 
@@ -39,7 +39,7 @@ _WITH_EXTERNAL_ID = Prebuilt(
 )
 _RESERVE = Prebuilt(
     update(NumberPool)
-    .where(NumberPool.number == bindparam("number"), NumberPool.status == "free")
+    .where(NumberPool.number == bindparam("number"), NumberPool.status == inline("free"))
     .values(
         status="reserved",
         order_id=bindparam("order_id"),
@@ -78,7 +78,7 @@ async def by_external_id(ctx: Context, customer_id: str, external_id: str) -> Pr
 
 async def free_numbers(ctx: Context, prefix: str, limit: int, kind: str | None = None) -> list[dict[str, str]]:
     stmt = select(NumberPool.number, NumberPool.kind).where(
-        NumberPool.status == "free", NumberPool.number.startswith(prefix, autoescape=True)
+        NumberPool.status == inline("free"), NumberPool.number.startswith(prefix, autoescape=True)
     )
     if kind is not None:
         stmt = stmt.where(NumberPool.kind == kind)
@@ -102,7 +102,7 @@ async def reserve_number(ctx: Context, number: str, order_id: str, item_id: str,
 
 async def release_numbers(ctx: Context, order_id: str, item_ids: Sequence[str] | None = None) -> None:
     """Give back the numbers an order (or some of its items) reserved and did not take."""
-    stmt = update(NumberPool).where(NumberPool.order_id == order_id, NumberPool.status == "reserved")
+    stmt = update(NumberPool).where(NumberPool.order_id == order_id, NumberPool.status == inline("reserved"))
     if item_ids is not None:
         stmt = stmt.where(NumberPool.item_id.in_(list(item_ids)))
     await ctx.uow.session.execute(stmt.values(status="free", order_id=None, item_id=None, reserved_until=None))
@@ -112,7 +112,7 @@ _TAKE = Prebuilt(
     update(NumberPool)
     .where(
         NumberPool.order_id == bindparam("order_id"),
-        NumberPool.status == "reserved",
+        NumberPool.status == inline("reserved"),
         NumberPool.item_id == any_(bindparam("item_ids", type_=ARRAY(String))),
     )
     .values(status="taken", reserved_until=None)
@@ -128,7 +128,7 @@ async def keep_numbers(ctx: Context, order_id: str) -> None:
     """An order in fulfilment keeps its numbers until it ends: no expiry."""
     stmt = (
         update(NumberPool)
-        .where(NumberPool.order_id == order_id, NumberPool.status == "reserved")
+        .where(NumberPool.order_id == order_id, NumberPool.status == inline("reserved"))
         .values(reserved_until=None)
     )
     await ctx.uow.session.execute(stmt)
@@ -138,7 +138,9 @@ async def expired_reservations(ctx: Context, now: datetime, limit: int) -> list[
     """Orders holding a number past its reservation."""
     stmt = (
         select(NumberPool.order_id)
-        .where(NumberPool.status == "reserved", NumberPool.reserved_until < now, NumberPool.order_id.is_not(None))
+        .where(
+            NumberPool.status == inline("reserved"), NumberPool.reserved_until < now, NumberPool.order_id.is_not(None)
+        )
         .distinct()
         .limit(limit)
     )
@@ -243,13 +245,17 @@ _WORK_OF = (
 )
 _WORK = Prebuilt(_WORK_OF)
 _WORK_LOCKED = Prebuilt(_WORK_OF.with_for_update())
-_DUE = Prebuilt(
-    select(*_WORK_COLUMNS)
-    .where(WorkOrder.status == bindparam("status"), WorkOrder.next_attempt_at <= bindparam("now"))
-    .order_by(WorkOrder.next_attempt_at, WorkOrder.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
+# one statement per status, each with its status in its text: a partial index per status serves it
+_DUE = {
+    status: Prebuilt(
+        select(*_WORK_COLUMNS)
+        .where(WorkOrder.status == inline(status), WorkOrder.next_attempt_at <= bindparam("now"))
+        .order_by(WorkOrder.next_attempt_at, WorkOrder.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    for status in ("pending", "withdrawing")
+}
 
 
 async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, str]:
@@ -274,14 +280,14 @@ async def work_orders(ctx: Context, order_ids: Sequence[str], *, lock: bool = Fa
 
 async def claim_due_work_orders(ctx: Context, now: datetime, limit: int, status: str) -> list[WorkOrderRow]:
     """Work orders in ``status`` due now, locked; ones another sender holds are skipped."""
-    return _rows(ctx, await _DUE.all(ctx.uow, status=status, now=now, limit=limit))
+    return _rows(ctx, await _DUE[status].all(ctx.uow, now=now, limit=limit))
 
 
 async def resend_unanswered(ctx: Context, sent_before: datetime) -> int:
     """Work orders sent but never answered go out again (provisioning drops duplicates)."""
     stmt = (
         update(WorkOrder)
-        .where(WorkOrder.status == "sent", WorkOrder.sent_at < sent_before)
+        .where(WorkOrder.status == inline("sent"), WorkOrder.sent_at < sent_before)
         .values(status="pending", next_attempt_at=datetime.now(UTC))
         .returning(WorkOrder.id)
     )

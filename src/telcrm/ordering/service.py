@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telcrm.kit.auth import Context
+from telcrm.kit.db import inline
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
 from telcrm.kit.query import ListQuery
@@ -163,7 +164,7 @@ class OrderService(DocumentService[ProductOrder]):
     async def held(self, ctx: Context, limit: int) -> tuple[list[Doc], int]:
         """Orders on hold (credit) in the caller's scope, oldest first: the staff's queue to settle."""
         await self.authorize(ctx, "list", None, None)
-        rows, total = await self.store.list(ctx, ListQuery(limit=limit), extra=[ProductOrder.state == "held"])
+        rows, total = await self.store.list(ctx, ListQuery(limit=limit), extra=[ProductOrder.state == inline("held")])
         return [r.body for r in rows], total
 
     async def free_numbers(

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from telcrm.kit.auth import Context
+from telcrm.kit.db import inline
 from telcrm.models import (
     Account,
     CustomerUser,
@@ -38,12 +39,12 @@ def _record(row: LegacyRecord) -> dict[str, Any]:
 
 async def open_reviews(ctx: Context, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     session = ctx.uow.session
-    total = (await session.execute(select(func.count()).where(ReviewPair.status == "open"))).scalar_one()
+    total = (await session.execute(select(func.count()).where(ReviewPair.status == inline("open")))).scalar_one()
     pairs = (
         (
             await session.execute(
                 select(ReviewPair)
-                .where(ReviewPair.status == "open")
+                .where(ReviewPair.status == inline("open"))
                 .order_by(ReviewPair.probability.desc(), ReviewPair.id)
                 .offset(offset)
                 .limit(limit)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from telcrm.kit.db import Database
+from telcrm.kit.db import Database, inline
 from telcrm.kit.outbox import delivery_signal
 from telcrm.models import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
 from telcrm.worker.http import JsonPoster, PostFailed
@@ -86,7 +86,7 @@ class Dispatcher:
                 select(Delivery, OutboxEvent, HubSubscription)
                 .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
                 .join(HubSubscription, HubSubscription.id == Delivery.subscription_id)
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+                .where(Delivery.status == inline("pending"), Delivery.next_attempt_at <= now)
                 .order_by(Delivery.next_attempt_at, Delivery.id)
                 .limit(self.batch)
                 .with_for_update(of=Delivery, skip_locked=True)
