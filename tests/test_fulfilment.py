@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 from fastapi.testclient import TestClient
 
 from telcrm.kit.db import Database
@@ -397,6 +400,40 @@ def test_modify_suspend_resume_and_terminate_an_existing_product(client, admin, 
     complete_all(client, admin, order["id"])
     ended = client.get(url, headers=admin).json()
     assert ended["status"] == "terminated" and ended["terminationDate"]
+
+
+def test_a_result_batch_does_not_wait_for_an_order_another_transaction_holds_to_apply_the_rest(
+    client, admin, login, sql: Sql, database_url: str
+) -> None:
+    """Batches whose orders overlapped waited for each other holding all their own orders' locks
+    (ADR 10): the results of orders no one holds are applied and committed first."""
+    system = login("system")
+    shop = Shop(client, admin)
+    plan = product_line(client, admin, "mobile", "39 套餐")
+    held, free = shop.order(add("1", plan)), shop.order(add("1", plan))
+    first = {o["id"]: open_work(client, admin, o["id"])[0] for o in (held, free)}
+    answer: list[Doc] = []
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as other:
+        other.execute("SELECT id FROM product_order WHERE id = %s FOR UPDATE", (held["id"],))
+        reporting = threading.Thread(
+            target=lambda: answer.append(report(client, system, *(done(w) for w in first.values())))
+        )
+        reporting.start()
+        status = sql.value("SELECT status FROM work_order WHERE id = %s", first[free["id"]]["id"])
+        for _ in range(200):  # up to 10 s for the first transaction of the batch to commit
+            if status == "completed":
+                break
+            time.sleep(0.05)
+            status = sql.value("SELECT status FROM work_order WHERE id = %s", first[free["id"]]["id"])
+        assert status == "completed"
+        assert sql.value("SELECT status FROM work_order WHERE id = %s", first[held["id"]]["id"]) == "pending"
+        assert reporting.is_alive()  # the held order's result waits for its lock
+        other.rollback()
+    reporting.join(timeout=30)
+    assert answer == [{"accepted": 2, "ignored": 0}]
+    assert [w["state"] for w in work(client, admin, held["id"])] == ["completed", "pending"]
+    # provisioning sending the batch again changes nothing
+    assert report(client, system, *(done(w) for w in first.values())) == {"accepted": 0, "ignored": 2}
 
 
 def test_cancellation_before_any_work_is_done_and_refused_after(client, admin, login, sql: Sql) -> None:

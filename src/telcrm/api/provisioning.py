@@ -44,8 +44,15 @@ class SingleResult(BaseModel):
 
 
 async def _apply(request: Request, caller: Caller, results: list[dict[str, Any]]) -> Response:
-    async with transaction(request, caller) as ctx:
-        accepted, ignored = await service.orders.apply_results(ctx, results)
+    """The results of orders no other transaction holds are applied and committed first; those of
+    orders another batch holds then wait in a transaction of their own. A result already applied
+    is ignored when provisioning sends the batch again, so a batch may take two transactions."""
+    accepted = ignored = 0
+    pending, first = results, True
+    while pending:
+        async with transaction(request, caller) as ctx:
+            took, left, pending = await service.orders.apply_results(ctx, pending, skip_locked=first)
+        accepted, ignored, first = accepted + took, ignored + left, False
     return json_response({"accepted": accepted, "ignored": ignored})
 
 

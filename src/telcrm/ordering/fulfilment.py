@@ -202,12 +202,23 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** (attempt - 1), 60))
 
 
-async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[int, int]:
-    """Provisioning's reports. Returns (accepted, ignored): a result for a work order that is not
-    waiting for it (unknown, already answered, an older attempt, cancelled) changes nothing."""
+async def apply_results(
+    orders: Any, ctx: Context, results: list[Doc], *, skip_locked: bool = False
+) -> tuple[int, int, list[Doc]]:
+    """Provisioning's reports. Returns (accepted, ignored, later): a result for a work order that
+    is not waiting for it (unknown, already answered, an older attempt, cancelled) changes nothing.
+    With ``skip_locked``, results for orders another transaction holds are not waited for but
+    returned as ``later``, for a transaction of their own once this one has committed: a batch
+    then never waits for another while holding the locks of all its own orders (ADR 10)."""
     owners = await repository.orders_of_work_orders(ctx, [str(r["id"]) for r in results])
     order_ids = sorted(set(owners.values()))
-    rows = await repository.lock_orders(ctx, order_ids)
+    rows = await repository.lock_orders(ctx, order_ids, skip_locked=skip_locked)
+    later: list[Doc] = []
+    if skip_locked and len(rows) < len(order_ids):
+        got = {row.id for row in rows}
+        held = {wo_id for wo_id, order_id in owners.items() if order_id not in got}
+        later = [r for r in results if str(r["id"]) in held]
+        results = [r for r in results if str(r["id"]) not in held]
     work = await repository.work_orders(ctx, [r.id for r in rows], lock=True)
     by_id = {w.id: w for w in work}
     max_attempts = get_settings().work_order_max_attempts
@@ -242,7 +253,7 @@ async def apply_results(orders: Any, ctx: Context, results: list[Doc]) -> tuple[
             await advance(orders, ctx, row, by_order[row.id])
     if resend:
         ctx.uow.after_commit(work_order_signal.notify)
-    return accepted, ignored
+    return accepted, ignored, later
 
 
 def _named(node: Any) -> set[Any]:

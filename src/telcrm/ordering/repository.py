@@ -262,13 +262,14 @@ async def orders_of_work_orders(ctx: Context, ids: Sequence[str]) -> dict[str, s
     return {r[0]: r[1] for r in await _OWNERS.all(ctx.uow, ids=list(ids))}
 
 
-async def lock_orders(ctx: Context, ids: Sequence[str]) -> list[ProductOrder]:
-    """The orders, locked in id order (every writer locks orders before their work orders)."""
+async def lock_orders(ctx: Context, ids: Sequence[str], *, skip_locked: bool = False) -> list[ProductOrder]:
+    """The orders, locked in id order (every writer locks orders before their work orders); with
+    ``skip_locked``, only those no other transaction holds now."""
     stmt = (
         orders.base(ctx)
         .where(ProductOrder.id == any_(bindparam("ids", list(ids), type_=ARRAY(String))))
         .order_by(ProductOrder.id)
-        .with_for_update()
+        .with_for_update(skip_locked=skip_locked)
     )
     return list((await ctx.uow.session.execute(stmt)).scalars().all())
 

@@ -218,10 +218,13 @@ class OrderService(DocumentService[ProductOrder]):
             raise InvalidTransition(f"an order cannot go from {row.state} to {new}", field="state")
         return await super().rewrite(ctx, row, doc, columns)
 
-    async def apply_results(self, ctx: Context, results: list[Doc]) -> tuple[int, int]:
-        """Provisioning reports work orders done or failed (ADR 9)."""
+    async def apply_results(
+        self, ctx: Context, results: list[Doc], *, skip_locked: bool = False
+    ) -> tuple[int, int, list[Doc]]:
+        """Provisioning reports work orders done or failed (ADR 9); (accepted, ignored, later):
+        ``later`` are the results ``skip_locked`` left for another transaction."""
         policy.check_provisioning(ctx)
-        return await fulfilment.apply_results(self, ctx, results)
+        return await fulfilment.apply_results(self, ctx, results, skip_locked=skip_locked)
 
     async def work_orders(self, ctx: Context, order_id: str) -> list[Doc]:
         """The work orders of an order the caller may see, for the channels to follow progress."""
