@@ -14,13 +14,14 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import DateTime, Integer, String, event, func, literal, select, text
+from sqlalchemy import DateTime, Integer, String, any_, bindparam, event, func, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from telcrm.kit import db as kitdb
 from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.db import Database, UnitOfWork
-from telcrm.models import HubSubscription, Product, WorkOrder
+from telcrm.models import HubSubscription, Product, ProductOrder, WorkOrder
 from telcrm.ordering import repository
 from tests.conftest import Sql
 
@@ -230,6 +231,42 @@ def test_write_object_computes_python_defaults_as_a_flush_would(client: TestClie
         ("T2", "vip", "generated", "vip:T2", "kept"),
         ("T3", "x", "given", "given", None),
         ("T4", "plain", "generated", "plain:T4", None),
+    ]
+
+
+_STATE_OF = kitdb.Prebuilt(select(ProductOrder.state).where(ProductOrder.id == bindparam("id")))
+_STATES_OF = kitdb.Prebuilt(
+    select(ProductOrder.id, ProductOrder.state)
+    .where(ProductOrder.id == any_(bindparam("ids", type_=ARRAY(String))))
+    .order_by(ProductOrder.id)
+)
+
+
+def test_read_ahead_reads_in_one_pipeline_and_each_step_takes_its_rows_once(client: TestClient, sql: Sql) -> None:
+    """Capture's first look-ups go in one round trip (ADR 10): what ``read_ahead`` read is what the
+    later ``first``/``all`` with equal parameters get, once; other parameters read the database."""
+    _order(sql, "O1")
+    _order(sql, "O2")
+
+    async def work(uow: UnitOfWork) -> list[Any]:
+        await uow.read_ahead([_STATE_OF.ahead(id="O1"), _STATES_OF.ahead(ids=["O1", "O2"]), _STATE_OF.ahead(id="none")])
+        sql.conn.execute("UPDATE product_order SET state = 'completed'")  # committed by another session
+        return [
+            await _STATE_OF.first(uow, id="O1"),  # read ahead, before the change
+            await _STATE_OF.first(uow, id="O1"),  # taken once: now from the database
+            await _STATES_OF.all(uow, ids=["O1", "O2"]),
+            await _STATE_OF.first(uow, id="none"),  # read ahead: no row
+            await _STATE_OF.first(uow, id="O2"),  # never read ahead
+            len(uow.ahead),
+        ]
+
+    assert _run(client, work) == [
+        ("inProgress",),
+        ("completed",),
+        [("O1", "inProgress"), ("O2", "inProgress")],
+        None,
+        ("completed",),
+        0,
     ]
 
 

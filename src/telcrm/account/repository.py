@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 
 from telcrm.kit.auth import Context
-from telcrm.kit.db import Prebuilt
+from telcrm.kit.db import Ahead, Prebuilt
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import Account, Customer, ReferenceItem
 
@@ -25,6 +25,10 @@ _BILLING_FACTS = Prebuilt(
         Account.manager_id,
     ).where(Account.id == bindparam("id"), Account.kind == "BillingAccount")
 )
+
+
+def billing_account_facts_ahead(account_id: str) -> Ahead:
+    return _BILLING_FACTS.ahead(id=account_id)
 
 
 async def billing_account_facts(ctx: Context, account_id: str) -> tuple[Any, ...] | None:

@@ -8,6 +8,7 @@ from typing import Any
 from telcrm.account import policy, repository
 from telcrm.kit import references
 from telcrm.kit.auth import Context
+from telcrm.kit.db import Ahead
 from telcrm.kit.documents import DocumentService, DocumentStore
 from telcrm.kit.errors import InvalidTransition, ValidationFailed
 from telcrm.kit.ids import account_number
@@ -161,6 +162,11 @@ financial_accounts = AccountService(repository.financial_accounts, "FinancialAcc
 bill_formats = ReferenceService(repository.bill_formats, "BillFormat")
 billing_cycles = ReferenceService(repository.billing_cycles, "BillingCycleSpecification")
 presentation_media = ReferenceService(repository.presentation_media, "BillPresentationMedia")
+
+
+def billing_account_facts_ahead(account_id: str) -> Ahead:
+    """The look-up ``billing_account_facts`` makes, to be read ahead with others (kit.db.UnitOfWork.read_ahead)."""
+    return repository.billing_account_facts_ahead(account_id)
 
 
 async def billing_account_facts(ctx: Context, account_id: str) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from telcrm.kit.auth import Context
-from telcrm.kit.db import Prebuilt
+from telcrm.kit.db import Ahead, Prebuilt
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import Account, Customer, CustomerUser, Party, PartyRole, Product, ProductOrder
 
@@ -49,6 +49,10 @@ def _order_facts() -> Prebuilt:
 
 
 _ORDER_FACTS = _order_facts()  # one per order captured: prebuilt, scope applied to the values (ADR 10)
+
+
+def order_facts_ahead(customer_id: str) -> Ahead:
+    return _ORDER_FACTS.ahead(id=customer_id)
 
 
 async def order_facts(ctx: Context, customer_id: str) -> tuple[Any, ...] | None:

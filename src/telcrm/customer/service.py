@@ -7,6 +7,7 @@ from typing import Any
 from telcrm.customer import policy, repository
 from telcrm.kit import auth, references
 from telcrm.kit.auth import Context
+from telcrm.kit.db import Ahead
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Forbidden, InvalidTransition, ValidationFailed
 from telcrm.kit.ids import customer_number
@@ -275,6 +276,11 @@ class UserService(DocumentService[CustomerUser]):
 
 customers = CustomerService(repository.customers)
 users = UserService(repository.users)
+
+
+def order_facts_ahead(customer_id: str) -> Ahead:
+    """The look-up ``order_facts`` makes, to be read ahead with others (kit.db.UnitOfWork.read_ahead)."""
+    return repository.order_facts_ahead(customer_id)
 
 
 async def order_facts(ctx: Context, customer_id: str) -> dict[str, Any] | None:

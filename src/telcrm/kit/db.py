@@ -153,6 +153,33 @@ def inline(value: str) -> Any:
     return literal_column(f"'{value}'", String)
 
 
+def _frozen(value: Any) -> Any:
+    """``value`` as a hashable key: dicts and lists as sorted tuples and tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+class Ahead:
+    """A look-up a later step of the transaction makes, sent before it with others in one round trip
+    (``UnitOfWork.read_ahead``); that step's ``first`` or ``all`` then takes the rows read. Equal
+    to another for the same statement and equal parameters."""
+
+    __slots__ = ("key", "params", "statement")
+
+    def __init__(self, statement: Prebuilt, params: dict[str, Any]) -> None:
+        self.statement, self.params = statement, params
+        self.key = (id(statement), _frozen(params))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ahead) and other.key == self.key
+
+
 class Prebuilt:
     """A hot statement, written with SQLAlchemy Core (names and types checked against the models)
     and compiled once to PostgreSQL text; run on the transaction's psycopg connection with plain
@@ -170,14 +197,26 @@ class Prebuilt:
         conn = await uow.driver()
         return await conn.execute(self.sql, {**self.defaults, **params})  # type: ignore[arg-type]
 
+    def ahead(self, **params: Any) -> Ahead:
+        """This statement with these parameters, to be run early with others (``UnitOfWork.read_ahead``)."""
+        return Ahead(self, params)
+
     async def run(self, uow: UnitOfWork, **params: Any) -> int:
         """Run a statement that returns no rows; how many rows it changed."""
         return (await self._execute(uow, params)).rowcount
 
     async def all(self, uow: UnitOfWork, **params: Any) -> list[tuple[Any, ...]]:
+        if uow.ahead:
+            read = uow.ahead.pop(self.ahead(**params), None)
+            if read is not None:
+                return read
         return await (await self._execute(uow, params)).fetchall()
 
     async def first(self, uow: UnitOfWork, **params: Any) -> tuple[Any, ...] | None:
+        if uow.ahead:
+            read = uow.ahead.pop(self.ahead(**params), None)
+            if read is not None:
+                return read[0] if read else None
         return await (await self._execute(uow, params)).fetchone()
 
     async def first_in_scope(self, ctx: Context, **params: Any) -> tuple[Any, ...] | None:
@@ -284,6 +323,8 @@ class UnitOfWork:
     buffers: dict[str, list[Any]] = field(default_factory=dict)
     committed: bool = False
     _driver: Any = None
+    # rows read early by ``read_ahead``, each taken once by the step that asks for them
+    ahead: dict[Ahead, list[tuple[Any, ...]]] = field(default_factory=dict)
 
     async def driver(self) -> psycopg.AsyncConnection[Any]:
         """The psycopg connection under the session: same connection, same transaction (and
@@ -293,6 +334,23 @@ class UnitOfWork:
             connection = await self.session.connection()
             self._driver = (await connection.get_raw_connection()).driver_connection
         return self._driver  # type: ignore[no-any-return]
+
+    async def read_ahead(self, looks: list[Ahead]) -> None:
+        """Run ``looks`` now, in order, in one pipeline: one wait for all of them instead of one
+        each (and the transaction's BEGIN goes with them). The steps that make these look-ups later
+        take the rows read here. Only for reads whose answer may as well be read this early (and
+        for a lock the steps take first, which the pipeline takes first too: each statement still
+        sees what was committed before it ran)."""
+        if not looks:
+            return
+        conn = await self.driver()
+        async with conn.pipeline():
+            cursors = [
+                await conn.execute(look.statement.sql, {**look.statement.defaults, **look.params})  # type: ignore[arg-type]
+                for look in looks
+            ]
+        for look, cursor in zip(looks, cursors, strict=True):
+            self.ahead[look] = await cursor.fetchall()
 
     async def insert_rows(
         self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, jsonb: tuple[str, ...] = ()
@@ -382,6 +440,7 @@ class UnitOfWork:
         self._before_commit.clear()
         self._after_commit.clear()
         self.buffers.clear()
+        self.ahead.clear()
         self._driver = None
 
     def after_commit(self, hook: AfterCommit) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from telcrm.kit import cache
 from telcrm.kit.auth import Context
-from telcrm.kit.db import Prebuilt
+from telcrm.kit.db import Ahead, Prebuilt
 from telcrm.kit.errors import Forbidden, WrongReference
 from telcrm.models import Account, CatalogItem, Customer, CustomerUser, Party, PartyRole, Product, ReferenceItem
 
@@ -81,6 +81,12 @@ OWNED = "references.prefetched"  # per transaction: what ``prefetch`` read
 MEMO = "references.unowned"  # per transaction: ids of catalog and reference items already resolved
 CATALOG = "catalog"  # per process (kit.cache): catalog ids resolved, dropped when the catalog changes
 CATALOG_KINDS = frozenset({"ProductOffering", "ProductSpecification", "ProductOfferingPrice", "Category", "Catalog"})
+
+
+def resolve_ahead(id_: Any) -> Ahead | None:
+    """The look-up ``resolve`` makes for an id not yet known in the transaction, to be read ahead
+    with others (kit.db.UnitOfWork.read_ahead)."""
+    return LOOKUP.ahead(ref_id=id_) if isinstance(id_, str) and 0 < len(id_) <= 40 else None
 
 
 async def resolve(ctx: Context, id_: str) -> Resolved | None:

@@ -17,6 +17,7 @@ from telcrm.catalog import service as catalog
 from telcrm.customer import service as customers
 from telcrm.kit import references
 from telcrm.kit.auth import Context
+from telcrm.kit.db import Ahead
 from telcrm.kit.errors import ValidationFailed
 from telcrm.ordering import policy, repository
 
@@ -96,6 +97,20 @@ def _note(verdict: Verdict, item_id: str | None, problem: str) -> None:
 def customer_ref(doc: Doc) -> str | None:
     found = _party(doc, CUSTOMER_ROLES)
     return found[0] if found else None
+
+
+def ahead(doc: Doc) -> list[Ahead]:
+    """The look-ups ``judge`` starts with (the customer, the order's users and billing account),
+    for the caller to read ahead with others in one round trip (kit.db.UnitOfWork.read_ahead)."""
+    looks: list[Ahead | None] = []
+    named = _party(doc, CUSTOMER_ROLES)
+    if len(set(named)) == 1:
+        looks.append(customers.order_facts_ahead(named[0]))
+    looks += [references.resolve_ahead(user_id) for user_id in _party(doc, USER_ROLES)]
+    account_id = (doc.get("billingAccount") or {}).get("id")
+    if isinstance(account_id, str) and account_id:
+        looks.append(accounts.billing_account_facts_ahead(account_id))
+    return [look for look in looks if look is not None]
 
 
 async def judge(ctx: Context, doc: Doc, *, reserving: bool = False) -> Verdict:

@@ -12,7 +12,7 @@ from sqlalchemy import DateTime, String, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from telcrm.kit.auth import Context
-from telcrm.kit.db import Prebuilt, UnitOfWork, inline
+from telcrm.kit.db import Ahead, Prebuilt, UnitOfWork, inline
 from telcrm.kit.documents import DocumentStore
 from telcrm.models import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
 
@@ -48,6 +48,18 @@ _RESERVE = Prebuilt(
     )
     .returning(NumberPool.number)
 )
+
+
+def serialize_ahead(keys: list[str]) -> Ahead | None:
+    return _SERIALIZE.ahead(keys=keys) if keys else None
+
+
+def by_idempotency_key_ahead(principal_id: str, key: str) -> Ahead:
+    return _WITH_KEY.ahead(principal_id=principal_id, key=key)
+
+
+def by_external_id_ahead(customer_id: str, external_id: str) -> Ahead:
+    return _WITH_EXTERNAL_ID.ahead(customer_id=customer_id, external_id=external_id)
 
 
 async def serialize(ctx: Context, keys: list[str]) -> None:

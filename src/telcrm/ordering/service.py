@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telcrm.kit.auth import Context
-from telcrm.kit.db import inline
+from telcrm.kit.db import Ahead, inline
 from telcrm.kit.documents import DocumentService
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
 from telcrm.kit.query import ListQuery
@@ -190,8 +190,13 @@ class OrderService(DocumentService[ProductOrder]):
         await self.authorize(ctx, "create", None, data)
         checks.structure(data)
         # retries racing each other with one key wait here for the first, then find its order (the
-        # unique indexes back this: a race they settle is a 409, never a second order)
-        await repository.serialize(ctx, self._keys(ctx, data, idempotency_key))
+        # unique indexes back this: a race they settle is a 409, never a second order). The lock,
+        # the look-ups for an earlier order and those the checks start with go in one round trip,
+        # in this order: each look-up still sees what was committed before it ran, after the lock.
+        keys = self._keys(ctx, data, idempotency_key)
+        looks = [repository.serialize_ahead(keys), *self._existing_ahead(ctx, data, idempotency_key)]
+        await ctx.uow.read_ahead([look for look in looks if look is not None] + checks.ahead(data))
+        await repository.serialize(ctx, keys)
         existing = await self._existing(ctx, data, idempotency_key)
         if existing is not None:
             return existing.body, False
@@ -239,6 +244,15 @@ class OrderService(DocumentService[ProductOrder]):
         if isinstance(external, str) and external and customer_id is not None:
             keys.append(f"external:{customer_id}:{external}")
         return keys
+
+    @staticmethod
+    def _existing_ahead(ctx: Context, data: Doc, key: str | None) -> list[Ahead]:
+        """The first look-ups ``_existing`` makes."""
+        looks = [repository.by_idempotency_key_ahead(ctx.caller.id, key)] if key is not None else []
+        external, customer_id = data.get("externalId"), checks.customer_ref(data)
+        if isinstance(external, str) and external and customer_id is not None:
+            looks.append(repository.by_external_id_ahead(customer_id, external))
+        return looks
 
     async def _existing(self, ctx: Context, data: Doc, key: str | None) -> ProductOrder | None:
         if key is not None:
