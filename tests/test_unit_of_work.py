@@ -3,6 +3,7 @@ written once at commit, documents written without the ORM's flush, each as the O
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -394,6 +395,26 @@ def test_the_reservation_sweep_names_the_reserved_status_in_its_text(client: Tes
 
     assert client.portal.call(go) == []  # type: ignore[union-attr]
     assert any("number_pool.status = 'reserved'" in statement for statement in seen), seen
+
+
+def test_connections_opened_in_a_burst_are_kept_not_closed(database_url: str) -> None:
+    """Overflow connections were closed as they came back and opened again at the next burst,
+    each a new PostgreSQL session (ADR 10): a pool keeps all the connections it opens."""
+
+    async def go() -> tuple[int, int]:
+        db = Database(database_url, pool_size=2)
+        try:
+            held: list[Any] = []
+            for _ in range(3):  # a burst: 2 and half as many again at once
+                held.append(await db.engine.connect())
+                await held[-1].exec_driver_sql("SELECT 1")
+            for conn in held:
+                await conn.close()
+            return db.engine.pool.checkedin(), db.engine.pool.checkedout()  # type: ignore[attr-defined]
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(go()) == (3, 0)
 
 
 def test_database_options_keep_the_ones_the_url_gives() -> None:

@@ -243,13 +243,18 @@ class Database:
         self.url = url
         # JSONB documents go through orjson both ways (several times faster than the json module)
         json_opts: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+        # Up to ``pool_size`` and half as many again connections per engine, each kept once opened:
+        # no "overflow" connections closed when they come back. Under a burst those were opened and
+        # closed again by the dozen, and every new PostgreSQL session costs a process start and cold
+        # caches just when the machine has least to spare (ADR 10).
+        keep = pool_size + pool_size // 2
         # Transactions are short look-ups and writes by key: a parallel plan (which PostgreSQL picks
         # for a look-up of a hundred ids across the resource tables) starts worker processes that
         # cost more than the statement, and on a small server takes CPU the other requests need.
         self.engine: AsyncEngine = create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=pool_size // 2,
+            pool_size=keep,
+            max_overflow=0,
             connect_args={"options": _with_options(url, "-c max_parallel_workers_per_gather=0")},
             **json_opts,
         )
@@ -257,7 +262,7 @@ class Database:
         # Reads get their own pool of autocommit connections: no BEGIN/COMMIT round trips and no
         # isolation-level switching per checkout.
         self.read_engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size // 2, isolation_level="AUTOCOMMIT", **json_opts
+            url, pool_size=keep, max_overflow=0, isolation_level="AUTOCOMMIT", **json_opts
         )
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._sync: Engine | None = None
