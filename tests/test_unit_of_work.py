@@ -417,6 +417,21 @@ def test_connections_opened_in_a_burst_are_kept_not_closed(database_url: str) ->
     assert asyncio.run(go()) == (3, 0)
 
 
+def test_warming_opens_what_the_pool_keeps_before_the_first_request(database_url: str) -> None:
+    """``telcrm serve`` opens every connection its pools keep for transactions (and half as many
+    for reads) before it serves, so no burst waits for new PostgreSQL sessions."""
+
+    async def go() -> tuple[int, int, int]:
+        db = Database(database_url, pool_size=4)
+        try:
+            await db.warm(db.keep)
+            return db.keep, db.engine.pool.checkedin(), db.read_engine.pool.checkedin()  # type: ignore[attr-defined]
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(go()) == (6, 6, 3)
+
+
 def test_database_options_keep_the_ones_the_url_gives() -> None:
     assert kitdb._with_options("postgresql+psycopg://u@h/db", "-c a=0") == "-c a=0"
     assert kitdb._with_options("postgresql+psycopg://u@h/db?options=-c%20b%3D1", "-c a=0") == "-c b=1 -c a=0"

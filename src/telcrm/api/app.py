@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             url = resolve_database_url(settings.database_url, settings.data_dir)
             app.state.db = Database(url, pool_size=settings.db_pool_size)
         if settings.db_pool_warm:
-            await app.state.db.warm(min(settings.db_pool_warm, settings.db_pool_size))
+            await app.state.db.warm(min(settings.db_pool_warm, app.state.db.keep))
         # this process's copies of the catalog and hub subscriptions, kept while it listens (kit.cache)
         listening = asyncio.create_task(cache.listen(app.state.db.url))
         # committed changes told to open screens (server-sent events, kit.live)

@@ -247,7 +247,7 @@ class Database:
         # no "overflow" connections closed when they come back. Under a burst those were opened and
         # closed again by the dozen, and every new PostgreSQL session costs a process start and cold
         # caches just when the machine has least to spare (ADR 10).
-        keep = pool_size + pool_size // 2
+        self.keep = keep = pool_size + pool_size // 2
         # Transactions are short look-ups and writes by key: a parallel plan (which PostgreSQL picks
         # for a look-up of a hundred ids across the resource tables) starts worker processes that
         # cost more than the statement, and on a small server takes CPU the other requests need.

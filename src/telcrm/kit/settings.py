@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1, le=10000)
     db_pool_size: int = Field(default=16, ge=1, le=200)
     # Connections each server process opens at start (transactions; half as many for reads), so
-    # that the first requests do not wait for new database sessions; `telcrm serve` sets 8.
+    # that no request waits for a new database session, at most as many as the pool keeps (one and
+    # a half times db_pool_size); `telcrm serve` opens all of those.
     db_pool_warm: int = Field(default=0, ge=0, le=200)
     # Event delivery to hub listeners.
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)
