@@ -378,6 +378,21 @@ def test_a_statement_a_partial_index_serves_names_its_constant_in_its_text(sql: 
         kitdb.inline("x' OR 'a' = 'a")
 
 
+def test_taking_an_orders_numbers_walks_the_orders_entries_not_every_reserved_one(sql: Sql) -> None:
+    """With 'reserved' written into the text and rare in the statistics, the planner walked every
+    reserved entry of the status index (dead ones too) for each item completed; with the status a
+    parameter it takes the order's own entries."""
+    sql.conn.execute(
+        "INSERT INTO number_pool (number, kind, status)"
+        " SELECT '170' || lpad(n::text, 8, '0'), 'mobile', 'free' FROM generate_series(1, 3000) n"
+    )
+    sql.conn.execute("ANALYZE number_pool")
+    take = repository._TAKE.sql
+    assert "number_pool.status = 'reserved'" not in take
+    plan = _generic_plan(sql, take, "'taken'", "NULL", "'O1'", "'reserved'", "ARRAY['1']")
+    assert "ix_number_pool_order_id" in plan and "ix_number_pool_status_number" not in plan
+
+
 def test_the_reservation_sweep_names_the_reserved_status_in_its_text(client: TestClient, sql: Sql) -> None:
     """With the status a parameter, a generic plan of the sweep for lapsed number reservations
     read every number ever taken (the order-id index, ``order_id IS NOT NULL``) every few seconds."""
