@@ -147,7 +147,9 @@ def inline(value: str) -> Any:
     partial index's predicate names (``status = 'pending'``): psycopg prepares a statement from its
     fifth run on, and PostgreSQL may then plan it once for any value of its parameters (a generic
     plan), which cannot use an index holding only the rows of one value. The sender's query for
-    due work orders read the whole ``work_order`` table ten times a second that way (ADR 10)."""
+    due work orders read the whole ``work_order`` table ten times a second that way (ADR 10). Not
+    where another predicate picks a few rows (one order's): a constant the statistics hold rare
+    can lead the planner to walk all its rows instead."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
         raise ValueError(f"not a plain constant: {value!r}")
     return literal_column(f"'{value}'", String)
