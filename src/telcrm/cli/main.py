@@ -80,14 +80,15 @@ def serve(
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from telcrm.kit.db import kept_connections
+
     if "TELCRM_BASE_URL" not in os.environ:
         # where hub listeners and provisioning reach us back: this very server, unless configured
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         os.environ["TELCRM_BASE_URL"] = f"http://{local}:{port}"
     # each process opens all the connections its pool keeps before it serves: a new PostgreSQL
     # session opened during a burst costs a process start and cold caches when they hurt most
-    size = get_settings().db_pool_size
-    os.environ.setdefault("TELCRM_DB_POOL_WARM", str(size + size // 2))
+    os.environ.setdefault("TELCRM_DB_POOL_WARM", str(kept_connections(get_settings().db_pool_size)))
     get_settings.cache_clear()
     console.print(f"serving on http://{host}:{port}  (screens: /desk and /hall; API docs: /docs)")
     uvicorn.run(

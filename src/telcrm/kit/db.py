@@ -207,18 +207,20 @@ class Prebuilt:
         """Run a statement that returns no rows; how many rows it changed."""
         return (await self._execute(uow, params)).rowcount
 
+    def _read_ahead(self, uow: UnitOfWork, params: dict[str, Any]) -> list[tuple[Any, ...]] | None:
+        """The rows ``UnitOfWork.read_ahead`` read for this statement and these parameters, once."""
+        return uow.ahead.pop(Ahead(self, params), None) if uow.ahead else None
+
     async def all(self, uow: UnitOfWork, **params: Any) -> list[tuple[Any, ...]]:
-        if uow.ahead:
-            read = uow.ahead.pop(self.ahead(**params), None)
-            if read is not None:
-                return read
+        read = self._read_ahead(uow, params)
+        if read is not None:
+            return read
         return await (await self._execute(uow, params)).fetchall()
 
     async def first(self, uow: UnitOfWork, **params: Any) -> tuple[Any, ...] | None:
-        if uow.ahead:
-            read = uow.ahead.pop(self.ahead(**params), None)
-            if read is not None:
-                return read[0] if read else None
+        read = self._read_ahead(uow, params)
+        if read is not None:
+            return read[0] if read else None
         return await (await self._execute(uow, params)).fetchone()
 
     async def first_in_scope(self, ctx: Context, **params: Any) -> tuple[Any, ...] | None:
@@ -238,6 +240,11 @@ def _with_options(url: str, options: str) -> str:
     return f"{earlier} {options}" if earlier else options
 
 
+def kept_connections(pool_size: int) -> int:
+    """How many connections each pool of a ``Database`` keeps at most: ``pool_size`` and half as many again."""
+    return pool_size + pool_size // 2
+
+
 class Database:
     """The engines for one PostgreSQL database: async for the app, sync for COPY and Alembic."""
 
@@ -249,7 +256,7 @@ class Database:
         # no "overflow" connections closed when they come back. Under a burst those were opened and
         # closed again by the dozen, and every new PostgreSQL session costs a process start and cold
         # caches just when the machine has least to spare (ADR 10).
-        self.keep = keep = pool_size + pool_size // 2
+        self.keep = keep = kept_connections(pool_size)
         # Transactions are short look-ups and writes by key: a parallel plan (which PostgreSQL picks
         # for a look-up of a hundred ids across the resource tables) starts worker processes that
         # cost more than the statement, and on a small server takes CPU the other requests need.

@@ -39,7 +39,7 @@ _WITH_EXTERNAL_ID = Prebuilt(
 )
 _RESERVE = Prebuilt(
     update(NumberPool)
-    .where(NumberPool.number == bindparam("number"), NumberPool.status == inline("free"))
+    .where(NumberPool.number == bindparam("number"), NumberPool.status == "free")
     .values(
         status="reserved",
         order_id=bindparam("order_id"),
@@ -90,7 +90,7 @@ async def by_external_id(ctx: Context, customer_id: str, external_id: str) -> Pr
 
 async def free_numbers(ctx: Context, prefix: str, limit: int, kind: str | None = None) -> list[dict[str, str]]:
     stmt = select(NumberPool.number, NumberPool.kind).where(
-        NumberPool.status == inline("free"), NumberPool.number.startswith(prefix, autoescape=True)
+        NumberPool.status == "free", NumberPool.number.startswith(prefix, autoescape=True)
     )
     if kind is not None:
         stmt = stmt.where(NumberPool.kind == kind)

@@ -146,6 +146,12 @@ def work_order_document(wo: repository.WorkOrderRow) -> Doc:
     }
 
 
+def _external(data: Doc) -> tuple[str, str] | None:
+    """(customer id, externalId) of an order that names both: a capture with these again is a retry."""
+    external, customer_id = data.get("externalId"), checks.customer_ref(data)
+    return (customer_id, external) if isinstance(external, str) and external and customer_id is not None else None
+
+
 class OrderService(DocumentService[ProductOrder]):
     api = API
     type_name = "ProductOrder"
@@ -240,18 +246,18 @@ class OrderService(DocumentService[ProductOrder]):
     def _keys(ctx: Context, data: Doc, key: str | None) -> list[str]:
         """What makes a capture a retry of an earlier one: its Idempotency-Key, its externalId."""
         keys = [f"key:{ctx.caller.id}:{key}"] if key is not None else []
-        external, customer_id = data.get("externalId"), checks.customer_ref(data)
-        if isinstance(external, str) and external and customer_id is not None:
-            keys.append(f"external:{customer_id}:{external}")
+        external = _external(data)
+        if external is not None:
+            keys.append(f"external:{external[0]}:{external[1]}")
         return keys
 
     @staticmethod
     def _existing_ahead(ctx: Context, data: Doc, key: str | None) -> list[Ahead]:
         """The first look-ups ``_existing`` makes."""
         looks = [repository.by_idempotency_key_ahead(ctx.caller.id, key)] if key is not None else []
-        external, customer_id = data.get("externalId"), checks.customer_ref(data)
-        if isinstance(external, str) and external and customer_id is not None:
-            looks.append(repository.by_external_id_ahead(customer_id, external))
+        external = _external(data)
+        if external is not None:
+            looks.append(repository.by_external_id_ahead(*external))
         return looks
 
     async def _existing(self, ctx: Context, data: Doc, key: str | None) -> ProductOrder | None:
@@ -259,10 +265,8 @@ class OrderService(DocumentService[ProductOrder]):
             found = await repository.by_idempotency_key(ctx, ctx.caller.id, key)
             if found is not None:
                 return found
-        external, customer_id = data.get("externalId"), checks.customer_ref(data)
-        if isinstance(external, str) and external and customer_id is not None:
-            return await repository.by_external_id(ctx, customer_id, external)
-        return None
+        external = _external(data)
+        return None if external is None else await repository.by_external_id(ctx, *external)
 
     async def prepare(self, ctx: Context, doc: Doc, row: ProductOrder | None) -> Doc:
         if row is not None:
