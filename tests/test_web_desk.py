@@ -6,10 +6,12 @@ import asyncio
 import time
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 
 from telcrm.kit import live
+from telcrm.kit.auth import SYSTEM_CALLER, Context
+from telcrm.kit.db import Database
+from telcrm.kit.outbox import emit
 from tests.conftest import WEB_PASSWORD, Sql
 from tests.factories import make_billing_account, make_customer, make_individual, mobile
 
@@ -147,31 +149,46 @@ def test_each_language_renders(client: TestClient, web_login) -> None:
 
 
 def test_committed_events_reach_live_subscribers(database_url: str, sql: Sql) -> None:
-    """kit.live: the outbox trigger notifies at commit; a rollback tells nobody. The process
-    listens only while someone subscribes, and a subscriber is first told to reload everything."""
+    """kit.live: a committed event's customer is told, through the teller's NOTIFY, to the listener;
+    a rollback tells nobody. The process listens only while someone subscribes, and a subscriber
+    is first told to reload everything."""
+
+    async def event(db: Database, customer_id: str, *, commit: bool) -> None:
+        class RolledBack(Exception):
+            pass
+
+        try:
+            async with db.unit_of_work() as uow:
+                ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
+                await emit(
+                    ctx,
+                    api="customer",
+                    event_type="X",
+                    resource_type="customer",
+                    resource={"id": "r"},
+                    customer_id=customer_id,
+                )
+                if not commit:
+                    raise RolledBack
+        except RolledBack:
+            pass
 
     async def scenario() -> list[frozenset[str]]:
         seen: list[frozenset[str]] = []
+        db = Database(database_url, pool_size=1)
         listener = asyncio.create_task(live.listen(database_url, idle_seconds=0.1))
+        teller = asyncio.create_task(live.tell(database_url))
         try:
             await asyncio.sleep(0.3)
             assert not live.is_listening()  # nobody watches: no listening connection
             async with live.subscribe(["c:C1", "c:C2"]) as queue:
                 assert await asyncio.wait_for(queue.get(), 5) == frozenset({"*"})  # listening from now on
                 assert live.is_listening()
-                plain = database_url.replace("postgresql+psycopg://", "postgresql://")
-                async with await psycopg.AsyncConnection.connect(plain) as conn:
-                    insert = (
-                        "INSERT INTO outbox_event (event_id, api, event_type, resource_type, resource_id,"
-                        " customer_id, payload) VALUES (%s, 'customer', 'X', 'customer', 'r', %s, '{}')"
-                    )
-                    await conn.execute(insert, ("e-rolled-back", "C2"))
-                    await conn.rollback()
-                    await conn.execute(insert, ("e1", "C1"))
-                    await conn.execute(insert, ("e2", "C3"))  # nobody watches C3
-                    await conn.commit()
+                await event(db, "C2", commit=False)
+                await event(db, "C1", commit=True)
+                await event(db, "C3", commit=True)  # nobody watches C3
                 seen.append(await asyncio.wait_for(queue.get(), 5))
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.3)
                 while not queue.empty():
                     seen.append(queue.get_nowait())
             for _ in range(100):  # the last subscriber gone: it stops listening
@@ -180,11 +197,25 @@ def test_committed_events_reach_live_subscribers(database_url: str, sql: Sql) ->
                 await asyncio.sleep(0.05)
             assert not live.is_listening()
         finally:
+            teller.cancel()
             listener.cancel()
+            await db.dispose()
         return seen
 
     seen = asyncio.run(scenario())
-    assert seen == [frozenset({"c:C1"})]  # one notice per statement; C3 is nobody's
+    # C1 and C3, committed within the teller's linger, are told together; C2 rolled back
+    assert [topics & {"c:C1", "c:C2"} for topics in seen] == [frozenset({"c:C1"})]
+    assert sql.count("outbox_event", "customer_id = 'C2'") == 0
+
+
+def test_the_teller_splits_and_bounds_what_it_tells() -> None:
+    """Payloads stay under PostgreSQL's limit; too many topics become one "everything changed"."""
+    topics = {f"c:{n:030d}" for n in range(400)}
+    told = live.payloads(topics)
+    assert len(told) > 1 and all(len(p.encode()) <= live.PAYLOAD_BYTES for p in told)
+    assert {t for p in told for t in p.split()} == topics
+    assert live.payloads({f"o:{n}" for n in range(live.MAX_TOPICS + 1)}) == ["*"]
+    assert live.payloads({"c:1", "*"}) == ["*"]
 
 
 def test_orders_naming_offerings_by_id_only_show_the_catalog_name(client: TestClient, admin, web_login) -> None:

@@ -120,7 +120,7 @@ def test_each_language_renders_the_desktop(site: Site, page: Page) -> None:
 
 
 def test_the_customer_page_shows_a_new_user_without_reloading(site: Site, page: Page) -> None:
-    """Outbox trigger -> NOTIFY -> kit.live -> SSE -> HTMX refresh of the open page, end to end."""
+    """Outbox event -> the teller's NOTIFY after commit -> kit.live -> SSE -> HTMX refresh of the page."""
     customer_id, name = site.sql.rows("SELECT id, name FROM customer WHERE status = 'active' ORDER BY id DESC LIMIT 1")[
         0
     ]

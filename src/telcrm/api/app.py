@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         listening = asyncio.create_task(cache.listen(app.state.db.url))
         # committed changes told to open screens (server-sent events, kit.live)
         watching = asyncio.create_task(live.listen(app.state.db.url))
+        # and the topics of this process's commits sent to every process's listener (kit.live, ADR 16)
+        telling = asyncio.create_task(live.tell(app.state.db.url))
         task = None
         if settings.run_dispatcher:
             dispatcher = Dispatcher(
@@ -138,6 +140,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                         await running
                 await dispatcher.close()
                 await sender.close()
+            # last: what the loops above committed while stopping is still told
+            telling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await telling
             if db is None:
                 await app.state.db.dispose()
 

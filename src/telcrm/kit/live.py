@@ -1,11 +1,13 @@
-"""Live updates for open screens: what committed, told to whoever watches it (ADR 13).
+"""Live updates for open screens: what committed, told to whoever watches it (ADR 13, ADR 16).
 
-Triggers on the outbox and on work orders (revision 0009) send ``NOTIFY telcrm_live`` with the
-topics a statement touched: ``c:<customer id>`` for every committed event about a customer,
-``o:<order id>`` for every change to an order's work orders, ``*`` when a bulk statement touched
-too many to name. PostgreSQL delivers a notification only when its transaction commits, so a
-screen never hears of a change that was rolled back, and it hears of changes made by any process
-(another server, the worker, the CLI).
+A transaction that changes what a screen shows names its topics: ``c:<customer id>`` for every
+event about a customer it records (``kit.outbox``), ``o:<order id>`` for every change to an order's
+work orders (``ordering.repository``); ``*`` when too many to name. Once it has committed they
+go to this process's teller (``changed``), which gathers them for ``TELL_LINGER`` and sends them
+as ``NOTIFY telcrm_live`` on a connection of its own (``tell``). A rolled-back transaction tells
+nobody, and changes made by any process that runs a teller (every server process) are heard by
+all. The NOTIFY is not sent in the transaction itself: PostgreSQL serializes the commits of all
+transactions that notify, through the WAL flush, and a busy server commits hundreds a second (ADR 16).
 
 Each server process keeps one listening connection (``listen``) while it has subscribers
 (``subscribe``, each an asyncio queue of topic sets) and fans the topics out to them. With no open
@@ -22,11 +24,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import psycopg
 
 from telcrm.kit import bulk
-from telcrm.kit.outbox import LoopSignal
+from telcrm.kit.signals import LoopSignal
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,9 @@ CHANNEL = "telcrm_live"
 EVERYTHING = "*"
 QUEUE_SIZE = 64
 IDLE_SECONDS = 5.0  # without subscribers this long, the listening connection is closed
+TELL_LINGER = 0.05  # seconds a teller gathers the topics of commits before it sends them
+MAX_TOPICS = 500  # more topics than this waiting at once are told as "everything changed"
+PAYLOAD_BYTES = 7_900  # one notification's payload at most (PostgreSQL takes under 8,000 bytes)
 
 
 class _Hub:
@@ -97,6 +103,102 @@ async def subscribe(topics: Iterable[str]) -> AsyncIterator[asyncio.Queue[frozen
                 queues.discard(queue)
                 if not queues:
                     del _hub.by_topic[name]
+
+
+class _Teller:
+    def __init__(self) -> None:
+        self.pending: set[str] = set()
+        self.signal = LoopSignal()
+
+
+_teller = _Teller()
+
+
+def changed(topics: Iterable[str]) -> None:
+    """Committed changes touching ``topics``: told to every process's subscribers by this process's
+    teller (``tell``) within ``TELL_LINGER``. Call it after commit (``UnitOfWork.after_commit``)."""
+    pending = _teller.pending
+    if EVERYTHING in pending:
+        return
+    pending.update(topics)
+    if len(pending) > MAX_TOPICS:
+        pending.clear()
+        pending.add(EVERYTHING)
+    if pending:
+        _teller.signal.notify()
+
+
+def tell_after_commit(uow: Any, topics: Iterable[str]) -> None:
+    """``topics`` told once ``uow`` (a ``kit.db.UnitOfWork``) has committed; never if it rolls back."""
+    named = frozenset(topics)
+    if named:
+        uow.after_commit(lambda: changed(named))
+
+
+def payloads(topics: Iterable[str]) -> list[str]:
+    """``topics`` as notification payloads: space-separated, each under ``PAYLOAD_BYTES``; just
+    ``*`` when they include it or are more than ``MAX_TOPICS``."""
+    named = sorted(set(topics))
+    if EVERYTHING in named or len(named) > MAX_TOPICS:
+        return [EVERYTHING]
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    for topic in named:
+        length = len(topic.encode()) + 1
+        if current and size + length > PAYLOAD_BYTES:
+            out.append(" ".join(current))
+            current, size = [], 0
+        current.append(topic)
+        size += length
+    if current:
+        out.append(" ".join(current))
+    return out
+
+
+NOTIFY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest(%s::text[]) AS p"  # one transaction, all payloads
+
+
+async def tell(url: str, *, linger: float = TELL_LINGER, retry_seconds: float = 1.0) -> None:
+    """Until cancelled: send the topics of this process's commits (``changed``) as notifications,
+    those of ``linger`` seconds together, on an autocommit connection of its own. After a failure
+    it keeps them and tries again; cancelled, it sends what is left once more (best effort)."""
+    plain = bulk.plain_url(url)
+    signal = _teller.signal.event()
+    conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def send() -> None:
+        nonlocal conn
+        topics, _teller.pending = _teller.pending, set()
+        try:
+            if conn is None or conn.closed:
+                conn = await psycopg.AsyncConnection.connect(plain, autocommit=True)
+            await conn.execute(NOTIFY, (payloads(topics),))
+        except BaseException:
+            changed(topics)  # told with the next ones
+            raise
+
+    try:
+        while True:
+            if not _teller.pending:
+                signal.clear()
+                await signal.wait()
+            await asyncio.sleep(linger)
+            try:
+                await send()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live teller could not notify (%s); retrying", exc)
+                if conn is not None:
+                    await conn.close()
+                await asyncio.sleep(retry_seconds)
+    finally:
+        if _teller.pending:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(send()), 2.0)
+        if conn is not None:
+            await conn.close()
 
 
 def customer_topic(customer_id: str) -> str:

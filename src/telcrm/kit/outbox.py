@@ -1,50 +1,27 @@
 """The outbox: events are rows written in the business transaction, delivered after commit.
 
 ``emit`` writes the event and one delivery row per matching hub listener in the caller's
-transaction, and registers an after-commit hook that wakes the dispatcher. If the
+transaction, and registers after-commit hooks that wake the dispatcher and tell open screens of
+the event's customer (``kit.live``). If the
 transaction rolls back, neither the event nor its deliveries exist and nobody is woken. A
 sweeper (``telcrm.worker.dispatcher``) redelivers whatever is still pending.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy import bindparam, select
 
-from telcrm.kit import cache
+from telcrm.kit import cache, live
 from telcrm.kit.auth import Context
 from telcrm.kit.db import snapshot
 from telcrm.kit.errors import ValidationFailed
 from telcrm.kit.ids import new_id
+from telcrm.kit.signals import LoopSignal
 from telcrm.models import HubSubscription
-
-
-class LoopSignal:
-    """An asyncio event that wakes a background loop of this process (the dispatcher, the senders,
-    kit.live's listener); set from after-commit hooks and the like.
-
-    An asyncio event belongs to the loop that first waits on it: a new loop in the same process
-    (an app started again, as the tests do) gets an event of its own."""
-
-    def __init__(self) -> None:
-        self._event: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def event(self) -> asyncio.Event:
-        loop = asyncio.get_running_loop()
-        if self._event is None or self._loop is not loop:
-            self._event = asyncio.Event()
-            self._loop = loop
-        return self._event
-
-    def notify(self) -> None:
-        if self._event is not None:
-            self._event.set()
-
 
 delivery_signal = LoopSignal()
 # Wakes the work-order sender (order fulfilment, ADR 9) after a commit that made work orders due.
@@ -174,6 +151,8 @@ _INSERT_DELIVERIES = (
 async def _write(ctx: Context, events: list[tuple[dict[str, Any], list[str]]]) -> None:
     """The transaction's events in order, then one delivery row per event and listener."""
     await ctx.uow.insert_rows("outbox_event", EVENT_COLUMNS, [row for row, _ in events], jsonb=("payload",))
+    # open screens of these customers are told once the transaction has committed (kit.live)
+    live.tell_after_commit(ctx.uow, {live.customer_topic(c) for row, _ in events if (c := row["customer_id"])})
     pairs = [(row["event_id"], target) for row, targets in events for target in targets]
     if pairs:
         conn = await ctx.uow.driver()

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import DateTime, String, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from telcrm.kit import live
 from telcrm.kit.auth import Context
 from telcrm.kit.db import Ahead, Prebuilt, UnitOfWork, inline
 from telcrm.kit.documents import DocumentStore
@@ -188,6 +189,12 @@ async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
     """New work orders (plain SQL: a capture writes a few, a result batch many; ADR 10)."""
     if rows:
         await ctx.uow.insert_rows("work_order", WORK_COLUMNS, rows, jsonb=("payload",))
+        _tell(ctx.uow, {row["order_id"] for row in rows})
+
+
+def _tell(uow: UnitOfWork, order_ids: set[str]) -> None:
+    """Open screens of these orders are told of their work orders' change after commit (kit.live)."""
+    live.tell_after_commit(uow, {live.order_topic(order_id) for order_id in order_ids})
 
 
 # Work orders are read and written with plain SQL (ADR 10): a result batch or a sender round
@@ -249,6 +256,7 @@ def _rows(ctx: Context, found: list[tuple[Any, ...]]) -> list[WorkOrderRow]:
 async def _write_changes(uow: UnitOfWork, rows: list[WorkOrderRow]) -> None:
     changed = [row for row in rows if row.values() != row.saved]
     await uow.update_rows(WorkOrder.__table__, "id", MUTABLE, [(row.id, *row.values()) for row in changed])
+    _tell(uow, {row.order_id for row in changed})
 
 
 # the columns read, in the order of WorkOrderRow's fields
@@ -307,6 +315,8 @@ async def resend_unanswered(ctx: Context, sent_before: datetime) -> int:
         update(WorkOrder)
         .where(WorkOrder.status == inline("sent"), WorkOrder.sent_at < sent_before)
         .values(status="pending", next_attempt_at=datetime.now(UTC))
-        .returning(WorkOrder.id)
+        .returning(WorkOrder.order_id)
     )
-    return len((await ctx.uow.session.execute(stmt)).all())
+    order_ids = list((await ctx.uow.session.execute(stmt)).scalars())
+    _tell(ctx.uow, set(order_ids))
+    return len(order_ids)

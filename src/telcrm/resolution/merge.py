@@ -23,7 +23,7 @@ import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
-from telcrm.kit import bulk
+from telcrm.kit import bulk, live
 from telcrm.kit.ids import account_number, customer_number, new_id
 from telcrm.kit.outbox import query_matches
 from telcrm.party.service import display_name
@@ -62,6 +62,7 @@ class Rows:
     outbox_event: list[str] = field(default_factory=list)
     record_link: list[str] = field(default_factory=list)
     deliveries: list[tuple[str, list[str]]] = field(default_factory=list)
+    topics: set[str] = field(default_factory=set)  # the customers open screens are told of (kit.live)
     clusters: int = 0
     customers: int = 0
     attached: int = 0
@@ -120,6 +121,7 @@ class Writer:
         rows.outbox_event.append(
             f"{event_id}\tcustomer\t{event_type}\tcustomer\t{cid}\t{cid}\t{_j(payload)}\t{self.now_s}"
         )
+        rows.topics.add(live.customer_topic(cid))
         targets = [sid for sid, q in self.listeners if query_matches(q, event_type, {"customer": body})]
         if targets:
             rows.deliveries.append((event_id, targets))
@@ -304,6 +306,8 @@ def _write(conn: psycopg.Connection[Any], rows: Rows) -> None:
                 " VALUES (%s, %s, 'pending', 0, now())",
                 [(ids[e], s) for e, targets in rows.deliveries for s in targets],
             )
+        if rows.topics:  # a bulk job of its own: told in its transaction, not by a server's teller
+            cur.execute(live.NOTIFY, (live.payloads(rows.topics),))
         if rows.golden_update:
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS _golden_add (customer_id text, keys text[]) ON COMMIT DROP")
             with cur.copy("COPY _golden_add (customer_id, keys) FROM STDIN") as copy:
