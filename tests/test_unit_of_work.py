@@ -235,6 +235,58 @@ def test_write_object_computes_python_defaults_as_a_flush_would(client: TestClie
     ]
 
 
+class _Started(_Scratch):
+    __tablename__ = "uow_started"
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    starts: Mapped[int] = mapped_column(Integer, server_default="0")  # a server default other than now()
+
+
+def test_deferred_writes_go_at_commit_one_statement_per_table_and_one_row_per_object(
+    client: TestClient, sql: Sql
+) -> None:
+    """UnitOfWork.defer_write: nothing is written before commit; then each object once, with its
+    last values, and each table's new rows (and changed rows) in one statement."""
+
+    async def work(uow: UnitOfWork) -> None:
+        conn = await uow.driver()
+
+        async def count() -> int:
+            return (await (await conn.execute("SELECT count(*) FROM product")).fetchone())[0]  # type: ignore[index]
+
+        stored = _product("P3")
+        await uow.write_object(stored)
+        first, second = _product("P1"), _product("P2")
+        uow.defer_write(first)
+        uow.defer_write(second)
+        session = uow.session.sync_session
+        assert first in session and not session.new and not session.dirty  # persistent and clean at once
+        assert isinstance(first.created_at, datetime) and first.updated_at == first.created_at  # now(), here
+        first.body = {**first.body, "status": "suspended"}
+        first.status, first.version = "suspended", 2
+        uow.defer_write(first)  # changed after it was deferred as new: written once, as it is now
+        stored.status, stored.version = "terminated", 2
+        uow.defer_write(stored)
+        stored.name = "宽带 1000M"
+        uow.defer_write(stored)  # deferred twice: both changes
+        assert await count() == 1  # only the row written at once
+        with pytest.raises(LookupError):
+            async with uow.savepoint():
+                uow.defer_write(_product("P4"))
+                raise LookupError("the nested step failed: its deferred row goes too")
+        with pytest.raises(TypeError, match=r"uow_started\.starts"):
+            uow.defer_write(_Started(id="S1"))
+
+    _run(client, work)
+    assert sql.rows("SELECT id, status, version, name, body->>'status' FROM product ORDER BY id") == [
+        ("P1", "suspended", 2, "宽带 300M", "suspended"),
+        ("P2", "active", 1, "宽带 300M", None),
+        ("P3", "terminated", 2, "宽带 1000M", None),
+    ]
+    # rows one statement wrote carry its command id: the two new ones share one
+    commands = dict(sql.rows("SELECT id, cmin::text FROM product"))
+    assert commands["P1"] == commands["P2"] != commands["P3"]
+
+
 _STATE_OF = kitdb.Prebuilt(select(ProductOrder.state).where(ProductOrder.id == bindparam("id")))
 _STATES_OF = kitdb.Prebuilt(
     select(ProductOrder.id, ProductOrder.state)

@@ -16,6 +16,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -140,6 +141,15 @@ def _python_default(table: str, column: Any, values: dict[str, Any]) -> Any:
     if default.is_callable:
         return default.arg(_DefaultContext(values))
     raise TypeError(f"write_object takes scalar, Python function or server defaults only: {table}.{column.key}")
+
+
+def _is_now(server_default: Any) -> bool:
+    """Whether a column's server default is ``now()`` (the timestamps every document table has)."""
+    arg = getattr(server_default, "arg", None)
+    return getattr(arg, "name", None) == "now"
+
+
+DEFERRED = "db.deferred"  # the buffer of ``UnitOfWork.defer_write``
 
 
 def inline(value: str) -> Any:
@@ -446,6 +456,83 @@ class UnitOfWork:
         # commit's flush has nothing to do for it
         state._commit_all(state.dict, session.identity_map)
 
+    def defer_write(self, obj: Any) -> None:
+        """Write a mapped object's new or changed column values at commit instead of now: the rows
+        deferred in a transaction go first in the commit's pipeline, one multi-row INSERT or
+        UPDATE per table and set of columns (ADR 10). The object is left persistent and clean at
+        once, as ``write_object`` leaves it; the values are taken now (JSON as text), so later
+        changes to the object need a write of their own. Deferred twice, an object is written
+        once, with the later values. Only for rows nothing reads back from the database before the
+        transaction ends (a capture's order, a result batch's orders and new products): a query
+        would not see them yet. Server defaults other than ``now()`` cannot be deferred; ``now()``
+        is this moment's time, set on the object too."""
+        session = self.session.sync_session
+        state = sa_inspect(obj)
+        table = state.mapper.local_table
+        key = state.mapper.primary_key[0].key
+        now = datetime.now(UTC)
+        if state.persistent:
+            values = {name: getattr(obj, name) for name in state.committed_state if name in table.c and name != key}
+            if not values:
+                return
+            if "updated_at" in table.c:
+                values["updated_at"] = now
+            kind = "update"
+        else:
+            if state.pending:
+                session.expunge(obj)
+            values = {c.key: state.dict[c.key] for c in table.c if c.key in state.dict}
+            for column in table.c:
+                if column.key in values:
+                    continue
+                if column.default is not None:
+                    values[column.key] = _python_default(table.name, column, values)
+                elif column.server_default is None:
+                    values[column.key] = None
+                elif _is_now(column.server_default):
+                    values[column.key] = now
+                else:
+                    raise TypeError(f"defer_write takes now() as the only server default: {table.name}.{column.key}")
+            kind = "insert"
+            make_transient_to_detached(obj)
+            session.add(obj)
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
+        state._commit_all(state.dict, session.identity_map)
+        params = {name: _param(table.c[name], value) for name, value in values.items()}
+        self.buffers.setdefault(DEFERRED, []).append((kind, table, key, getattr(obj, key), params))
+
+    async def _write_deferred(self, entries: list[Any]) -> None:
+        """The rows ``defer_write`` kept, in the order first deferred, one statement per table, kind
+        and columns (an update of a row deferred as an insert goes into its insert)."""
+        rows: dict[tuple[str, Any], list[Any]] = {}
+        for kind, table, key, id_, params in entries:
+            row = rows.get((table.name, id_))
+            if row is None:
+                rows[(table.name, id_)] = [kind, table, key, id_, dict(params)]
+            else:
+                row[4].update(params)
+        groups: dict[tuple[Any, ...], list[list[Any]]] = {}
+        for kind, table, key, id_, params in rows.values():
+            if kind == "insert":
+                columns = tuple(c.key for c in table.c if c.key in params)
+                groups.setdefault((kind, table, key, columns), []).append([params[c] for c in columns])
+            else:
+                columns = tuple(params)
+                groups.setdefault((kind, table, key, columns), []).append([id_, *params.values()])
+        conn = await self.driver()
+        for (kind, table, key, columns), values in groups.items():
+            width = len(values[0])
+            per = max(1, MAX_PARAMETERS // width)
+            for start in range(0, len(values), per):
+                chunk = values[start : start + per]
+                if kind == "insert":
+                    jsonb = tuple(c for c in columns if _is_json(table.c[c]))
+                    sql = _insert_sql(table.name, columns, jsonb, len(chunk))
+                else:
+                    sql = _update_sql(table, key, columns, len(chunk))
+                await psycopg.AsyncRawCursor(conn).execute(sql, [v for row in chunk for v in row])
+
     def release(self) -> None:
         """Drop what the transaction held once it is over. The buffers' writers and the hooks are
         closures over the request's context, which holds this unit of work: left alone, every
@@ -498,6 +585,9 @@ class UnitOfWork:
             await self.session.flush()
             conn = await self.driver()
             async with conn.pipeline():
+                deferred = self.buffers.get(DEFERRED)
+                if deferred:  # the documents first: rows of the other buffers may refer to them
+                    await self._write_deferred(deferred)
                 for write in self._before_commit:
                     await write()
                 if self.session.new or self.session.dirty:

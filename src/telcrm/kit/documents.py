@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -19,6 +20,23 @@ from telcrm.kit.query import ListQuery, filter_clause
 M = TypeVar("M")
 
 MISSING = object()
+
+DEFERRED_WRITES = "documents.deferred_writes"
+
+
+@contextmanager
+def deferred_writes(ctx: Context, on: bool = True) -> Iterator[None]:
+    """Within the block, documents with ``direct_writes`` are written at commit
+    (``UnitOfWork.defer_write``), with the others of their table in one statement, instead of one
+    statement each now. For steps that read none of those rows back from the database in the
+    same transaction (a capture, a result batch's orders and new products); ``on=False`` turns it
+    off for an inner step that does (a bundle's products, checked against their components)."""
+    before = ctx.extra.get(DEFERRED_WRITES, False)
+    ctx.extra[DEFERRED_WRITES] = on
+    try:
+        yield
+    finally:
+        ctx.extra[DEFERRED_WRITES] = before
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -212,9 +230,12 @@ class DocumentService(Generic[M]):
         await self.write(ctx, row)
 
     async def write(self, ctx: Context, row: Any) -> None:
-        """Store the row's new or changed values now."""
+        """Store the row's new or changed values now (at commit within ``deferred_writes``)."""
         if self.direct_writes:
-            await ctx.uow.write_object(row)
+            if ctx.extra.get(DEFERRED_WRITES):
+                ctx.uow.defer_write(row)
+            else:
+                await ctx.uow.write_object(row)
         else:
             ctx.uow.session.add(row)
             await ctx.uow.flush()

@@ -26,6 +26,7 @@ from telcrm.catalog import service as catalog
 from telcrm.inventory import service as inventory
 from telcrm.kit import references
 from telcrm.kit.auth import SYSTEM_CALLER, Context
+from telcrm.kit.documents import deferred_writes
 from telcrm.kit.errors import DomainError
 from telcrm.kit.ids import new_id
 from telcrm.kit.outbox import withdraw_signal, work_order_signal
@@ -315,7 +316,8 @@ async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkO
             doc["state"] = "failed"
         doc["completionDate"] = _stamp(now)
     if doc != row.body:
-        await orders.rewrite(ctx, row, doc, {"state": doc["state"]})
+        with deferred_writes(ctx):  # with the batch's other orders, at commit
+            await orders.rewrite(ctx, row, doc, {"state": doc["state"]})
     if released:
         ctx.uow.after_commit(work_order_signal.notify)
 
@@ -413,11 +415,15 @@ async def _complete_item(
     try:
         if _action(root) == "add" and not dicts(root.get("productOrderItem")):
             # one new product: the inventory's checks all come before its first write, so a refusal
-            # leaves nothing to undo and the savepoint (three statements and a flush) is not needed
-            await _realise(system, row, doc, root, work)
-        else:
-            async with ctx.uow.savepoint():
+            # leaves nothing to undo and the savepoint (three statements and a flush) is not needed;
+            # it is written at commit with the batch's other new products
+            with deferred_writes(ctx):
                 await _realise(system, row, doc, root, work)
+        else:
+            # a bundle's parent product is checked against its components, read from the database
+            async with ctx.uow.savepoint():
+                with deferred_writes(ctx, on=False):
+                    await _realise(system, row, doc, root, work)
     except DomainError as exc:
         await _end_item(ctx, row, doc, root, work, "failed", f"the product could not be recorded: {exc.message}")
         return

@@ -185,11 +185,18 @@ WORK_COLUMNS = (
 )
 
 
+NEW_WORK = "ordering.new_work_orders"
+
+
 async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
-    """New work orders (plain SQL: a capture writes a few, a result batch many; ADR 10)."""
+    """New work orders, written at commit with the transaction's others in one statement (after the
+    orders deferred to commit, which they refer to; ADR 10). Nothing reads them back before."""
     if rows:
-        await ctx.uow.insert_rows("work_order", WORK_COLUMNS, rows, jsonb=("payload",))
-        _tell(ctx.uow, {row["order_id"] for row in rows})
+        uow = ctx.uow
+        uow.buffer(NEW_WORK, lambda new: uow.insert_rows("work_order", WORK_COLUMNS, new, jsonb=("payload",))).extend(
+            rows
+        )
+        _tell(uow, {row["order_id"] for row in rows})
 
 
 def _tell(uow: UnitOfWork, order_ids: set[str]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from telcrm.kit.auth import Context
 from telcrm.kit.db import Ahead, inline
-from telcrm.kit.documents import DocumentService
+from telcrm.kit.documents import DocumentService, deferred_writes
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
 from telcrm.kit.query import ListQuery
 from telcrm.models import CancelProductOrder, ProductOrder
@@ -207,12 +207,15 @@ class OrderService(DocumentService[ProductOrder]):
         if existing is not None:
             return existing.body, False
         ctx.extra[KEY] = idempotency_key
-        await self.create(ctx, data)
-        row: ProductOrder = ctx.extra.pop(ROW)
-        if row.state == "acknowledged":
-            await fulfilment.start(self, ctx, row)
-        else:
-            await self.write(ctx, row)
+        # the order, its work orders and what else it makes are written at commit, in one round
+        # trip with the search keys, audit, events and COMMIT (nothing reads them back before)
+        with deferred_writes(ctx):
+            await self.create(ctx, data)
+            row: ProductOrder = ctx.extra.pop(ROW)
+            if row.state == "acknowledged":
+                await fulfilment.start(self, ctx, row)
+            else:
+                await self.write(ctx, row)
         return row.body, True
 
     async def patch(self, ctx: Context, id_: str, patch: Doc, check: Any = None) -> Doc:
