@@ -440,9 +440,36 @@ def test_taking_an_orders_numbers_walks_the_orders_entries_not_every_reserved_on
     )
     sql.conn.execute("ANALYZE number_pool")
     take = repository._TAKE.sql
-    assert "number_pool.status = 'reserved'" not in take
-    plan = _generic_plan(sql, take, "'taken'", "NULL", "'O1'", "'reserved'", "ARRAY['1']")
+    assert "status = 'reserved'" not in take
+    plan = _generic_plan(sql, take, "ARRAY['O1', 'O2']", "'reserved'", "ARRAY['O1', 'O2']", "ARRAY['1', '1']")
     assert "ix_number_pool_order_id" in plan and "ix_number_pool_status_number" not in plan
+
+
+def test_numbers_taken_in_one_transaction_are_taken_in_one_statement_item_by_item(sql: Sql, client: TestClient) -> None:
+    """take_numbers: at commit, the named items' reserved numbers of every order, and no other."""
+    sql.conn.execute(
+        "INSERT INTO number_pool (number, kind, status, order_id, item_id) VALUES"
+        " ('17000000001', 'mobile', 'reserved', 'O1', '1'), ('17000000002', 'mobile', 'reserved', 'O1', '2'),"
+        " ('17000000003', 'mobile', 'reserved', 'O2', '1'), ('17000000004', 'mobile', 'reserved', 'O3', '1'),"
+        " ('17000000005', 'mobile', 'free', NULL, NULL)"
+    )
+
+    async def work(uow: UnitOfWork) -> None:
+        ctx = Context(uow=uow, caller=SYSTEM_CALLER)
+        await repository.take_numbers(ctx, "O1", ["1"])
+        await repository.take_numbers(ctx, "O2", ["1", "9"])
+        assert sql.value("SELECT count(*) FROM number_pool WHERE status = 'taken'") == 0  # not before commit
+
+    _run(client, work)
+    assert sql.rows("SELECT number, status FROM number_pool ORDER BY number") == [
+        ("17000000001", "taken"),
+        ("17000000002", "reserved"),
+        ("17000000003", "taken"),
+        ("17000000004", "reserved"),
+        ("17000000005", "free"),
+    ]
+    # rows one statement wrote carry its command id
+    assert len(set(sql.rows("SELECT cmin::text FROM number_pool WHERE status = 'taken'"))) == 1
 
 
 def test_the_reservation_sweep_names_the_reserved_status_in_its_text(client: TestClient, sql: Sql) -> None:

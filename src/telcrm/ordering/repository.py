@@ -126,20 +126,38 @@ async def release_numbers(ctx: Context, order_id: str, item_ids: Sequence[str] |
     await ctx.uow.session.execute(stmt.values(status="free", order_id=None, item_id=None, reserved_until=None))
 
 
+# one statement for all the numbers a transaction takes: the orders' own entries of the order-id
+# index (``order_id = ANY``), then the items among them
 _TAKE = Prebuilt(
-    update(NumberPool)
-    .where(
-        NumberPool.order_id == bindparam("order_id"),
-        NumberPool.status == "reserved",
-        NumberPool.item_id == any_(bindparam("item_ids", type_=ARRAY(String))),
+    text(
+        "UPDATE number_pool SET status = 'taken', reserved_until = NULL, updated_at = now()"
+        " WHERE order_id = ANY(:order_ids) AND status = :reserved"
+        " AND (order_id, item_id) IN (SELECT o, i FROM unnest(CAST(:pair_orders AS varchar[]),"
+        " CAST(:pair_items AS varchar[])) AS t(o, i))"
+    ).bindparams(
+        bindparam("order_ids", type_=ARRAY(String)),
+        bindparam("pair_orders", type_=ARRAY(String)),
+        bindparam("pair_items", type_=ARRAY(String)),
     )
-    .values(status="taken", reserved_until=None)
 )
+TAKEN = "ordering.taken_numbers"
 
 
 async def take_numbers(ctx: Context, order_id: str, item_ids: Sequence[str]) -> None:
-    """The items are fulfilled: their numbers are in service now."""
-    await _TAKE.run(ctx.uow, order_id=order_id, item_ids=list(item_ids))
+    """The items are fulfilled: their numbers are in service now. Written at commit, with the
+    numbers of the transaction's other orders in one statement (ADR 10)."""
+    uow = ctx.uow
+    uow.buffer(TAKEN, lambda pairs: _take(uow, pairs)).extend((order_id, item_id) for item_id in item_ids)
+
+
+async def _take(uow: UnitOfWork, pairs: list[tuple[str, str]]) -> None:
+    await _TAKE.run(
+        uow,
+        order_ids=sorted({order_id for order_id, _ in pairs}),
+        reserved="reserved",
+        pair_orders=[order_id for order_id, _ in pairs],
+        pair_items=[item_id for _, item_id in pairs],
+    )
 
 
 async def keep_numbers(ctx: Context, order_id: str) -> None:
