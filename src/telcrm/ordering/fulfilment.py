@@ -16,7 +16,6 @@ before its work orders, so concurrent results for one order are applied one afte
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from telcrm.catalog import service as catalog
 from telcrm.inventory import service as inventory
 from telcrm.kit import references
 from telcrm.kit.auth import SYSTEM_CALLER, Context
+from telcrm.kit.db import json_copy
 from telcrm.kit.documents import deferred_writes
 from telcrm.kit.errors import DomainError
 from telcrm.kit.ids import new_id
@@ -145,7 +145,7 @@ def _domain(node: Doc, offerings: dict[str, Doc], specs: dict[str, Doc], product
 async def start(orders: Any, ctx: Context, row: ProductOrder, *, released: bool = False) -> None:
     """An acknowledged order goes into fulfilment: work orders written, order ``inProgress``.
     ``released``: it was held, so its numbers were reserved with an expiry, now lifted."""
-    doc = copy.deepcopy(row.body)
+    doc = json_copy(row.body)
     offerings, specs, products = await _catalog_facts(ctx, doc)
     now = _now()
     work: list[Doc] = []
@@ -275,7 +275,7 @@ def _named(node: Any) -> set[Any]:
 
 async def advance(orders: Any, ctx: Context, row: ProductOrder, work: list[WorkOrderRow]) -> None:
     """Move an in-progress order on after its work orders changed: next tasks, items, order."""
-    doc = copy.deepcopy(row.body)
+    doc = json_copy(row.body)
     now = _now()
     released = False
     by_item: dict[str, list[WorkOrderRow]] = defaultdict(list)
@@ -591,7 +591,7 @@ async def cancel(orders: Any, ctx: Context, row: ProductOrder, reason: str | Non
     none of its work has been done (TMF622: assessingCancellation → pendingCancellation →
     cancelled); its open work orders are withdrawn and late results for them are ignored.
     """
-    doc = copy.deepcopy(row.body)
+    doc = json_copy(row.body)
     if row.state == "inProgress":
         work = await repository.work_orders(ctx, [row.id], lock=True)
         done = sorted({w.root_item_id for w in work if w.status == "completed"})
@@ -599,7 +599,7 @@ async def cancel(orders: Any, ctx: Context, row: ProductOrder, reason: str | Non
             return f"work for item(s) {', '.join(done)} is already done; order their termination instead"
         for step in ("assessingCancellation", "pendingCancellation"):
             doc["state"] = step
-            doc = copy.deepcopy(await orders.rewrite(ctx, row, doc, {"state": step}))
+            doc = json_copy(await orders.rewrite(ctx, row, doc, {"state": step}))
         withdraw(ctx, work, "order cancelled")
     elif row.state not in CANCELLABLE_AT_ONCE:
         return f"a {row.state} order cannot be cancelled"
