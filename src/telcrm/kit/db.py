@@ -589,7 +589,9 @@ class UnitOfWork:
             # the ORM's pending writes first (it checks their row counts as each comes back), then
             # the buffered rows and COMMIT in one pipeline: sent together, one wait for them all
             # (ADR 10). An error in any of them aborts the rest, COMMIT included: nothing is half-written.
-            await self.session.flush()
+            session = self.session.sync_session
+            if session.new or session.dirty or session.deleted:  # else the flush is a no-op, at some cost
+                await self.session.flush()
             conn = await self.driver()
             async with conn.pipeline():
                 deferred = self.buffers.get(DEFERRED)
