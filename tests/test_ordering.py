@@ -433,5 +433,9 @@ def test_only_staff_release_a_held_order(client, admin, login, sql: Sql) -> None
         r = client.patch(url, json={"state": "acknowledged"}, headers={**login(role, **links), **MERGE})
         assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN", (role, r.text)
         assert sql.value("SELECT state FROM product_order WHERE id = %s", held["id"]) == "held"
+    # the held queue's column: since when it is held (revision 0015), cleared once it is not
+    held_since = "SELECT held_at FROM product_order WHERE id = %s"
+    assert sql.value(held_since, held["id"]) is not None
     r = client.patch(url, json={"state": "acknowledged"}, headers={**login("clerk"), **MERGE})
     assert r.status_code == 200 and r.json()["state"] == "inProgress"
+    assert sql.value(held_since, held["id"]) is None

@@ -24,6 +24,7 @@ from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.db import Database, UnitOfWork
 from telcrm.models import HubSubscription, Product, ProductOrder, WorkOrder
 from telcrm.ordering import repository
+from telcrm.ordering.service import orders
 from tests.conftest import Sql
 
 
@@ -285,6 +286,29 @@ def test_deferred_writes_go_at_commit_one_statement_per_table_and_one_row_per_ob
     # rows one statement wrote carry its command id: the two new ones share one
     commands = dict(sql.rows("SELECT id, cmin::text FROM product"))
     assert commands["P1"] == commands["P2"] != commands["P3"]
+
+
+def test_an_orders_state_change_writes_no_index_entry(client: TestClient, sql: Sql) -> None:
+    """No index of product_order names a column an order's progress changes (the held queue's
+    names ``held_at``, not ``state``), and its pages keep room: completing an order is a HOT
+    update, not nine new index entries (revision 0015)."""
+    _order(sql)
+
+    async def work(uow: UnitOfWork) -> tuple[int, int]:
+        ctx = Context(uow=uow, caller=SYSTEM_CALLER)
+        (row,) = await repository.lock_orders(ctx, ["O1"])
+        await orders.rewrite(ctx, row, {**row.body, "state": "completed"}, {"state": "completed"})
+        conn = await uow.driver()
+        counts = await (
+            await conn.execute(
+                "SELECT pg_stat_get_xact_tuples_updated('product_order'::regclass),"
+                " pg_stat_get_xact_tuples_hot_updated('product_order'::regclass)"
+            )
+        ).fetchone()
+        return counts  # type: ignore[return-value]
+
+    assert _run(client, work) == (1, 1)
+    assert sql.rows("SELECT state, held_at FROM product_order WHERE id = 'O1'") == [("completed", None)]
 
 
 _STATE_OF = kitdb.Prebuilt(select(ProductOrder.state).where(ProductOrder.id == bindparam("id")))

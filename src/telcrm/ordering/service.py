@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telcrm.kit.auth import Context
-from telcrm.kit.db import Ahead, inline
+from telcrm.kit.db import Ahead
 from telcrm.kit.documents import DocumentService, deferred_writes
 from telcrm.kit.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed, WrongReference
 from telcrm.kit.query import ListQuery
@@ -170,7 +170,7 @@ class OrderService(DocumentService[ProductOrder]):
     async def held(self, ctx: Context, limit: int) -> tuple[list[Doc], int]:
         """Orders on hold (credit) in the caller's scope, oldest first: the staff's queue to settle."""
         await self.authorize(ctx, "list", None, None)
-        rows, total = await self.store.list(ctx, ListQuery(limit=limit), extra=[ProductOrder.state == inline("held")])
+        rows, total = await self.store.list(ctx, ListQuery(limit=limit), extra=[ProductOrder.held_at.is_not(None)])
         return [r.body for r in rows], total
 
     async def free_numbers(
@@ -224,6 +224,14 @@ class OrderService(DocumentService[ProductOrder]):
         if row.state == "acknowledged":  # e.g. a held order released: fulfilment starts
             await fulfilment.start(self, ctx, row, released=True)
         return row.body
+
+    async def _store(self, ctx: Context, row: Any, doc: Doc, columns: Doc) -> None:
+        """``held_at`` follows ``state``: since when the order is held, NULL when it is not (the held
+        queue's index names it, so that other state changes leave every index alone)."""
+        if "state" in columns:
+            held = columns["state"] == "held"
+            columns = {**columns, "held_at": (row.held_at or datetime.now(UTC)) if held else None}
+        await super()._store(ctx, row, doc, columns)
 
     async def rewrite(self, ctx: Context, row: ProductOrder, doc: Doc, columns: Doc) -> Doc:
         """Fulfilment's own steps keep to the TMF622 lifecycle too."""
@@ -293,6 +301,7 @@ class OrderService(DocumentService[ProductOrder]):
             "external_id": str(doc["externalId"])[:200] if isinstance(doc.get("externalId"), str) else None,
             "created_by": ctx.caller.id,
             "idempotency_key": ctx.extra.get(KEY),
+            "held_at": datetime.now(UTC) if verdict.state == "held" else None,
         }
         if customer is not None:
             columns.update(
