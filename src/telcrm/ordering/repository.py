@@ -209,12 +209,15 @@ NEW_WORK = "ordering.new_work_orders"
 async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
     """New work orders, written at commit with the transaction's others in one statement (after the
     orders deferred to commit, which they refer to; ADR 10). Nothing reads them back before."""
-    if rows:
-        uow = ctx.uow
-        uow.buffer(NEW_WORK, lambda new: uow.insert_rows("work_order", WORK_COLUMNS, new, jsonb=("payload",))).extend(
-            rows
-        )
-        _tell(uow, {row["order_id"] for row in rows})
+    if not rows:
+        return
+    uow = ctx.uow
+
+    async def write(new: list[dict[str, Any]]) -> None:
+        await uow.insert_rows("work_order", WORK_COLUMNS, new, jsonb=("payload",))
+
+    uow.buffer(NEW_WORK, write).extend(rows)
+    _tell(uow, {row["order_id"] for row in rows})
 
 
 def _tell(uow: UnitOfWork, order_ids: set[str]) -> None:
