@@ -344,6 +344,44 @@ class Database:
             self._sync.dispose()
 
 
+def _changed_values(obj: Any, state: Any, table: Any, key: str) -> dict[str, Any]:
+    """A persistent object's columns changed since it was read or last written, with their values."""
+    return {name: getattr(obj, name) for name in state.committed_state if name in table.c and name != key}
+
+
+def _new_values(table: Any, state: Any, now: datetime | None = None) -> dict[str, Any]:
+    """A new object's column values as a flush computes them: its own, then the Python defaults,
+    None where a column has no default. Columns with a server default are left to the database;
+    given ``now`` (a write deferred to commit, which reads nothing back), a ``now()`` default is
+    ``now`` and any other server default is refused."""
+    values = {c.key: state.dict[c.key] for c in table.c if c.key in state.dict}
+    for column in table.c:
+        if column.key in values:
+            continue
+        if column.default is not None:
+            values[column.key] = _python_default(table.name, column, values)
+        elif column.server_default is None:
+            values[column.key] = None
+        elif now is None:
+            continue
+        elif _is_now(column.server_default):
+            values[column.key] = now
+        else:
+            raise TypeError(f"defer_write takes now() as the only server default: {table.name}.{column.key}")
+    return values
+
+
+def _settle(session: Any, obj: Any, state: Any, values: dict[str, Any]) -> None:
+    """``obj`` persistent in ``session`` and clean with ``values`` written, as after a flush (what
+    Session.flush itself does to the objects it wrote), so the commit's flush has nothing to do for it."""
+    if not state.persistent:
+        make_transient_to_detached(obj)
+        session.add(obj)
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+    state._commit_all(state.dict, session.identity_map)
+
+
 @dataclass
 class UnitOfWork:
     session: AsyncSession
@@ -430,10 +468,10 @@ class UnitOfWork:
         key = state.mapper.primary_key[0].key
         conn = await self.driver()
         if state.persistent:
-            columns = tuple(name for name in state.committed_state if name in table.c and name != key)
-            if not columns:
+            values = _changed_values(obj, state, table, key)
+            if not values:
                 return
-            values = {name: getattr(obj, name) for name in columns}
+            columns = tuple(values)
             params = [_param(table.c[n], v) for n, v in values.items()]
             cursor = await conn.execute(_object_update_sql(table, key, columns), [*params, getattr(obj, key)])
             if cursor.rowcount != 1:
@@ -441,27 +479,14 @@ class UnitOfWork:
             if "updated_at" in table.c and "updated_at" not in columns:
                 values["updated_at"] = (await cursor.fetchone())[0]  # type: ignore[index]
         else:
-            values = {c.key: state.dict[c.key] for c in table.c if c.key in state.dict}
-            for column in table.c:
-                if column.key in values:
-                    continue
-                if column.default is not None:
-                    values[column.key] = _python_default(table.name, column, values)
-                elif column.server_default is None:
-                    values[column.key] = None
+            values = _new_values(table, state)
             returning = tuple(c.key for c in table.c if c.key not in values)
             columns = tuple(values)
             params = [_param(table.c[n], v) for n, v in values.items()]
             cursor = await conn.execute(_object_insert_sql(table, columns, returning), params)
             if returning:
                 values.update(zip(returning, await cursor.fetchone(), strict=True))  # type: ignore[arg-type]
-            make_transient_to_detached(obj)
-            session.add(obj)
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
-        # clean, as after a flush (what Session.flush itself does to the objects it wrote), so the
-        # commit's flush has nothing to do for it
-        state._commit_all(state.dict, session.identity_map)
+        _settle(session, obj, state, values)
 
     def defer_write(self, obj: Any) -> None:
         """Write a mapped object's new or changed column values at commit instead of now: the rows
@@ -479,7 +504,7 @@ class UnitOfWork:
         key = state.mapper.primary_key[0].key
         now = datetime.now(UTC)
         if state.persistent:
-            values = {name: getattr(obj, name) for name in state.committed_state if name in table.c and name != key}
+            values = _changed_values(obj, state, table, key)
             if not values:
                 return
             if "updated_at" in table.c:
@@ -488,24 +513,9 @@ class UnitOfWork:
         else:
             if state.pending:
                 session.expunge(obj)
-            values = {c.key: state.dict[c.key] for c in table.c if c.key in state.dict}
-            for column in table.c:
-                if column.key in values:
-                    continue
-                if column.default is not None:
-                    values[column.key] = _python_default(table.name, column, values)
-                elif column.server_default is None:
-                    values[column.key] = None
-                elif _is_now(column.server_default):
-                    values[column.key] = now
-                else:
-                    raise TypeError(f"defer_write takes now() as the only server default: {table.name}.{column.key}")
+            values = _new_values(table, state, now)
             kind = "insert"
-            make_transient_to_detached(obj)
-            session.add(obj)
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
-        state._commit_all(state.dict, session.identity_map)
+        _settle(session, obj, state, values)
         params = {name: _param(table.c[name], value) for name, value in values.items()}
         self.buffers.setdefault(DEFERRED, []).append((kind, table, key, getattr(obj, key), params))
 
