@@ -365,7 +365,7 @@ def test_write_object_flushes_what_the_session_still_holds_first(client: TestCli
 def test_commit_sends_buffered_writes_and_commit_together_and_a_failing_one_leaves_nothing(
     client: TestClient, sql: Sql
 ) -> None:
-    """UnitOfWork.commit: the buffered rows and COMMIT go in one pipeline; when one of them fails,
+    """UnitOfWork.commit: the buffered rows and COMMIT go in one message; when one of them fails,
     the transaction's other writes (direct and buffered) are gone and nothing runs after commit."""
     _order(sql)
     told: list[str] = []
@@ -396,6 +396,54 @@ def test_commit_sends_buffered_writes_and_commit_together_and_a_failing_one_leav
     assert sql.rows("SELECT id FROM work_order ORDER BY id") == [("W0001",), ("W0002",), ("W0003",)]
     assert sql.value("SELECT version FROM product_order WHERE id = 'O1'") == 2
     assert told == ["committed"]
+
+
+def test_the_commits_writes_go_in_one_message_and_every_value_comes_back_as_it_went(
+    client: TestClient, sql: Sql, tmp_path: Path
+) -> None:
+    """UnitOfWork.commit: the deferred and buffered rows, a statement given to ``write`` and COMMIT
+    reach PostgreSQL in one message (a single Query, no Parse or Bind: libpq's trace of what the
+    client sent), their values written in as SQL literals; and they come back as they went."""
+    _order(sql)
+    _run(client, lambda uow: uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(3)], jsonb=("payload",)))
+    odd = 'it\'s 100% \\ "quoted" $1 %s -- 号码 ☎ \n'
+    later = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=UTC)
+    payload = {"text": odd, "nested": {"list": [1, 2.5, None, True], "empty": ""}, "none": None}
+    trace = tmp_path / "trace"
+    traced: list[Any] = []
+
+    async def work(uow: UnitOfWork) -> None:
+        ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
+        await repository.insert_work_orders(ctx, [{**_work(1), "payload": payload}, _work(2)])
+        (row,) = await repository.work_orders(ctx, ["O1"])
+        row.reason, row.next_attempt_at, row.result = odd, later, payload
+        order = await uow.session.get(ProductOrder, "O1")
+        assert order is not None
+        order.body = {"note": odd}
+        uow.defer_write(order)
+        uow.buffer(
+            "test.write",
+            lambda _: uow.write("UPDATE product_order SET external_id = %s WHERE id = %s", (odd[:40], "O1")),
+        ).append(True)
+        pgconn = (await uow.driver()).pgconn
+        traced.append(pgconn)
+        with trace.open("w") as out:
+            pgconn.trace(os.dup(out.fileno()))
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+
+    _run(client, work)
+    traced[0].untrace()
+    sent = [line.split("\t")[2] for line in trace.read_text().splitlines() if line.startswith("F\t")]
+    assert sent[:1] == ["Query"] and "Parse" not in sent and "Bind" not in sent, sent
+    assert sql.rows("SELECT id, payload FROM work_order ORDER BY id") == [
+        ("W0001", payload),
+        ("W0002", _work(2)["payload"]),
+        ("W0003", _work(3)["payload"]),
+    ]
+    assert sql.rows("SELECT reason, next_attempt_at, result FROM work_order WHERE id = 'W0003'") == [
+        (odd, later, payload)
+    ]
+    assert sql.rows("SELECT body, external_id FROM product_order") == [({"note": odd}, odd[:40])]
 
 
 def test_transactions_never_start_parallel_workers_and_reads_still_may(client: TestClient) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import text
 
 from telcrm.kit import bulk
 from telcrm.kit.auth import Context
@@ -29,7 +28,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telcrm_cache"
 MAX_ENTRIES = 50_000  # per cache; past it the copy is dropped and filled again
-_NOTIFY = text("SELECT pg_notify(:channel, :name)")
 
 
 class Shared:
@@ -126,7 +124,7 @@ def _buffer(name: str) -> str:
 
 
 async def _notify(ctx: Context, name: str) -> None:
-    await ctx.uow.session.execute(_NOTIFY, {"channel": CHANNEL, "name": name})
+    await ctx.uow.write("SELECT pg_notify(%s, %s)", (CHANNEL, name))
 
 
 def _on_notify(payload: str) -> None:

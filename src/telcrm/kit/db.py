@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
+from psycopg.adapt import Transformer
 from sqlalchemy import String, create_engine, literal_column
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
@@ -74,7 +75,7 @@ def _param(column: Any, value: Any) -> Any:
 MAX_PARAMETERS = 30_000
 
 
-def _rows_sql(casts: list[str], count: int) -> str:
+def _rows_sql(casts: tuple[str, ...], count: int) -> str:
     """``($1::cast, $2, ...), (...)`` for ``count`` rows: PostgreSQL's own numbered placeholders, run
     on a raw cursor, so that psycopg does not parse a long multi-row statement at every call (it
     caches its parse only for short statements)."""
@@ -84,29 +85,54 @@ def _rows_sql(casts: list[str], count: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _encoded(casts: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(c.encode() for c in casts)
+
+
+def _rows_literal(literal: Callable[[Any], bytes], casts: tuple[bytes, ...], rows: list[list[Any]]) -> bytes:
+    """``('a'::cast, 2, ...), (...)``: the rows with their values written in as SQL literals."""
+    return b", ".join(
+        b"(" + b", ".join([literal(v) + cast for v, cast in zip(row, casts, strict=True)]) + b")" for row in rows
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_parts(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...]) -> tuple[str, tuple[str, ...], str]:
+    """A multi-row INSERT as what comes before its rows, each value's cast, and what comes after."""
+    casts = tuple("::jsonb" if c in jsonb else "" for c in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ", casts, ""
+
+
 @functools.lru_cache(maxsize=512)
 def _insert_sql(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...], count: int) -> str:
-    casts = ["::jsonb" if c in jsonb else "" for c in columns]
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_rows_sql(casts, count)}"
+    head, casts, tail = _insert_parts(table, columns, jsonb)
+    return head + _rows_sql(casts, count) + tail
 
 
-@functools.lru_cache(maxsize=512)
-def _update_sql(table: Any, key: str, columns: tuple[str, ...], count: int) -> str:
+@functools.lru_cache(maxsize=256)
+def _update_parts(table: Any, key: str, columns: tuple[str, ...]) -> tuple[str, tuple[str, ...], str]:
+    """``UPDATE ... FROM (VALUES ...)`` as what comes before its rows, each value's cast, and what
+    comes after."""
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect()
     names = (key, *columns)
     # a cast to VARCHAR(n) would cut a longer value silently: cast to VARCHAR, the column checks the length
-    casts = [
+    casts = tuple(
         "::" + re.sub(r"^VARCHAR\(\d+\)$", "VARCHAR", table.c[name].type.compile(dialect=dialect)) for name in names
-    ]
+    )
     sets = [f"{c} = v.{c}" for c in columns]
     if "updated_at" in table.c and "updated_at" not in columns:
         sets.append("updated_at = now()")
-    return (
-        f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM (VALUES {_rows_sql(casts, count)})"
-        f" AS v({', '.join(names)}) WHERE t.{key} = v.{key}"
-    )
+    head = f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM (VALUES "
+    return head, casts, f") AS v({', '.join(names)}) WHERE t.{key} = v.{key}"
+
+
+@functools.lru_cache(maxsize=512)
+def _update_sql(table: Any, key: str, columns: tuple[str, ...], count: int) -> str:
+    head, casts, tail = _update_parts(table, key, columns)
+    return head + _rows_sql(casts, count) + tail
 
 
 @functools.lru_cache(maxsize=256)
@@ -223,6 +249,11 @@ class Prebuilt:
     async def run(self, uow: UnitOfWork, **params: Any) -> int:
         """Run a statement that returns no rows; how many rows it changed."""
         return (await self._execute(uow, params)).rowcount
+
+    async def write(self, uow: UnitOfWork, **params: Any) -> None:
+        """Run a statement that returns no rows, with the commit's other writes when it is one of
+        them (``UnitOfWork.write``)."""
+        await uow.write(self.sql, {**self.defaults, **params})
 
     def _read_ahead(self, uow: UnitOfWork, params: dict[str, Any]) -> list[tuple[Any, ...]] | None:
         """The rows ``UnitOfWork.read_ahead`` read for this statement and these parameters, once."""
@@ -394,6 +425,9 @@ class UnitOfWork:
     _driver: Any = None
     # rows read early by ``read_ahead``, each taken once by the step that asks for them
     ahead: dict[Ahead, list[tuple[Any, ...]]] = field(default_factory=dict)
+    # while the commit gathers its writes: each statement with its values written in (``commit``)
+    _batch: list[bytes] | None = None
+    _literal: Callable[[Any], bytes] | None = None
 
     async def driver(self) -> psycopg.AsyncConnection[Any]:
         """The psycopg connection under the session: same connection, same transaction (and
@@ -428,6 +462,10 @@ class UnitOfWork:
         one multi-row INSERT (per 30,000 values): for the rows a transaction buffers until it
         commits. One statement, not one per row as ``executemany`` runs them: PostgreSQL parses,
         plans and executes once, and the client waits once (ADR 10)."""
+        if self._batch is not None:
+            values = [[_dumps(r[c]) if c in jsonb else r[c] for c in columns] for r in rows]
+            self._gather(_insert_parts(table, columns, jsonb), values)
+            return
         conn = await self.driver()
         per = max(1, MAX_PARAMETERS // len(columns))
         for start in range(0, len(rows), per):
@@ -444,6 +482,12 @@ class UnitOfWork:
         if not rows:
             return
         targets = [table.c[name] for name in (key, *columns)]
+        if self._batch is not None:
+            self._gather(
+                _update_parts(table, key, columns),
+                [[_param(column, value) for column, value in zip(targets, row, strict=True)] for row in rows],
+            )
+            return
         conn = await self.driver()
         per = max(1, MAX_PARAMETERS // len(targets))
         for start in range(0, len(rows), per):
@@ -490,7 +534,7 @@ class UnitOfWork:
 
     def defer_write(self, obj: Any) -> None:
         """Write a mapped object's new or changed column values at commit instead of now: the rows
-        deferred in a transaction go first in the commit's pipeline, one multi-row INSERT or
+        deferred in a transaction go first in the commit's message, one multi-row INSERT or
         UPDATE per table and set of columns (ADR 10). The object is left persistent and clean at
         once, as ``write_object`` leaves it; the values are taken now (JSON as text), so later
         changes to the object need a write of their own. Deferred twice, an object is written
@@ -539,16 +583,37 @@ class UnitOfWork:
                 groups.setdefault((kind, table, key, columns), []).append([id_, *params.values()])
         conn = await self.driver()
         for (kind, table, key, columns), values in groups.items():
+            if kind == "insert":
+                jsonb = tuple(c for c in columns if _is_json(table.c[c]))
+                parts = _insert_parts(table.name, columns, jsonb)
+            else:
+                parts = _update_parts(table, key, columns)
+            if self._batch is not None:
+                self._gather(parts, values)
+                continue
             width = len(values[0])
             per = max(1, MAX_PARAMETERS // width)
             for start in range(0, len(values), per):
                 chunk = values[start : start + per]
-                if kind == "insert":
-                    jsonb = tuple(c for c in columns if _is_json(table.c[c]))
-                    sql = _insert_sql(table.name, columns, jsonb, len(chunk))
-                else:
-                    sql = _update_sql(table, key, columns, len(chunk))
+                head, casts, tail = parts
+                sql = head + _rows_sql(casts, len(chunk)) + tail
                 await psycopg.AsyncRawCursor(conn).execute(sql, [v for row in chunk for v in row])
+
+    def _gather(self, parts: tuple[str, tuple[str, ...], str], rows: list[list[Any]]) -> None:
+        """Keep a multi-row statement for the commit's one message, its values written in as SQL
+        literals (``commit``). ``parts`` as ``_insert_parts`` or ``_update_parts`` give them."""
+        assert self._batch is not None and self._literal is not None
+        head, casts, tail = parts
+        self._batch.append(head.encode() + _rows_literal(self._literal, _encoded(casts), rows) + tail.encode())
+
+    async def write(self, sql: str, params: Any) -> None:
+        """Run a statement that returns nothing (``%s`` or ``%(name)s`` placeholders) on
+        ``driver()``; while the commit gathers its writes, it goes with them, in the same message."""
+        conn = await self.driver()
+        if self._batch is not None:
+            self._batch.append(psycopg.AsyncClientCursor(conn).mogrify(sql, params).encode())
+            return
+        await conn.execute(sql, params)
 
     def release(self) -> None:
         """Drop what the transaction held once it is over. The buffers' writers and the hooks are
@@ -597,13 +662,16 @@ class UnitOfWork:
     async def commit(self) -> None:
         if any(self.buffers.values()):
             # the ORM's pending writes first (it checks their row counts as each comes back), then
-            # the buffered rows and COMMIT in one pipeline: sent together, one wait for them all
-            # (ADR 10). An error in any of them aborts the rest, COMMIT included: nothing is half-written.
+            # the buffered rows and COMMIT in one message of statements, their values written in as
+            # SQL literals: the client sends once and waits once, and PostgreSQL's backend is woken
+            # once, where a pipeline sends and waits once per statement (ADR 10). An error in any of
+            # them skips the rest, COMMIT included: nothing is half-written.
             session = self.session.sync_session
             if session.new or session.dirty or session.deleted:  # else the flush is a no-op, at some cost
                 await self.session.flush()
             conn = await self.driver()
-            async with conn.pipeline():
+            self._batch, self._literal = [], Transformer(conn).as_literal
+            try:
                 deferred = self.buffers.get(DEFERRED)
                 if deferred:  # the documents first: rows of the other buffers may refer to them
                     await self._write_deferred(deferred)
@@ -611,7 +679,10 @@ class UnitOfWork:
                     await write()
                 if self.session.new or self.session.dirty:
                     raise RuntimeError("a buffered write changed mapped objects: they would miss the commit")
-                await conn.commit()
+                statements = [*self._batch, b"COMMIT"]
+            finally:
+                self._batch = self._literal = None
+            await conn.execute(b";\n".join(statements), prepare=False)
         await self.session.commit()  # ends the session's transaction (the connection's is already over)
         self.committed = True
         hooks, self._after_commit = self._after_commit, []

@@ -155,6 +155,5 @@ async def _write(ctx: Context, events: list[tuple[dict[str, Any], list[str]]]) -
     live.tell_after_commit(ctx.uow, {live.customer_topic(c) for row, _ in events if (c := row["customer_id"])})
     pairs = [(row["event_id"], target) for row, targets in events for target in targets]
     if pairs:
-        conn = await ctx.uow.driver()
-        await conn.execute(_INSERT_DELIVERIES, ([p[0] for p in pairs], [p[1] for p in pairs]))
+        await ctx.uow.write(_INSERT_DELIVERIES, ([p[0] for p in pairs], [p[1] for p in pairs]))
         ctx.uow.after_commit(delivery_signal.notify)

@@ -151,7 +151,7 @@ async def take_numbers(ctx: Context, order_id: str, item_ids: Sequence[str]) -> 
 
 
 async def _take(uow: UnitOfWork, pairs: list[tuple[str, str]]) -> None:
-    await _TAKE.run(
+    await _TAKE.write(
         uow,
         order_ids=sorted({order_id for order_id, _ in pairs}),
         reserved="reserved",
