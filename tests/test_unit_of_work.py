@@ -425,6 +425,8 @@ def test_the_commits_writes_go_in_one_message_and_every_value_comes_back_as_it_w
             "test.write",
             lambda _: uow.write("UPDATE product_order SET external_id = %s WHERE id = %s", (odd[:40], "O1")),
         ).append(True)
+        # a writer with nothing to write sends no statement (an empty VALUES list would fail the commit)
+        uow.buffer("test.nothing", lambda _: uow.insert_rows("work_order", repository.WORK_COLUMNS, [])).append(True)
         pgconn = (await uow.driver()).pgconn
         traced.append(pgconn)
         with trace.open("w") as out:

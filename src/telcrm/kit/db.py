@@ -462,6 +462,8 @@ class UnitOfWork:
         one multi-row INSERT (per 30,000 values): for the rows a transaction buffers until it
         commits. One statement, not one per row as ``executemany`` runs them: PostgreSQL parses,
         plans and executes once, and the client waits once (ADR 10)."""
+        if not rows:
+            return
         if self._batch is not None:
             values = [[_dumps(r[c]) if c in jsonb else r[c] for c in columns] for r in rows]
             self._gather(_insert_parts(table, columns, jsonb), values)
