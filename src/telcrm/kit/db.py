@@ -98,20 +98,14 @@ def _rows_literal(literal: Callable[[Any], bytes], casts: tuple[bytes, ...], row
 
 
 @functools.lru_cache(maxsize=256)
-def _insert_parts(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...]) -> tuple[str, tuple[str, ...], str]:
+def _insert_parts(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...]) -> Parts:
     """A multi-row INSERT as what comes before its rows, each value's cast, and what comes after."""
     casts = tuple("::jsonb" if c in jsonb else "" for c in columns)
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ", casts, ""
 
 
-@functools.lru_cache(maxsize=512)
-def _insert_sql(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...], count: int) -> str:
-    head, casts, tail = _insert_parts(table, columns, jsonb)
-    return head + _rows_sql(casts, count) + tail
-
-
 @functools.lru_cache(maxsize=256)
-def _update_parts(table: Any, key: str, columns: tuple[str, ...]) -> tuple[str, tuple[str, ...], str]:
+def _update_parts(table: Any, key: str, columns: tuple[str, ...]) -> Parts:
     """``UPDATE ... FROM (VALUES ...)`` as what comes before its rows, each value's cast, and what
     comes after."""
     from sqlalchemy.dialects import postgresql
@@ -129,9 +123,12 @@ def _update_parts(table: Any, key: str, columns: tuple[str, ...]) -> tuple[str, 
     return head, casts, f") AS v({', '.join(names)}) WHERE t.{key} = v.{key}"
 
 
+Parts = tuple[str, tuple[str, ...], str]  # a multi-row statement: before its rows, each value's cast, after
+
+
 @functools.lru_cache(maxsize=512)
-def _update_sql(table: Any, key: str, columns: tuple[str, ...], count: int) -> str:
-    head, casts, tail = _update_parts(table, key, columns)
+def _rows_statement(parts: Parts, count: int) -> str:
+    head, casts, tail = parts
     return head + _rows_sql(casts, count) + tail
 
 
@@ -462,18 +459,9 @@ class UnitOfWork:
         one multi-row INSERT (per 30,000 values): for the rows a transaction buffers until it
         commits. One statement, not one per row as ``executemany`` runs them: PostgreSQL parses,
         plans and executes once, and the client waits once (ADR 10)."""
-        if not rows:
-            return
-        if self._batch is not None:
+        if rows:
             values = [[_dumps(r[c]) if c in jsonb else r[c] for c in columns] for r in rows]
-            self._gather(_insert_parts(table, columns, jsonb), values)
-            return
-        conn = await self.driver()
-        per = max(1, MAX_PARAMETERS // len(columns))
-        for start in range(0, len(rows), per):
-            chunk = rows[start : start + per]
-            params = [_dumps(r[c]) if c in jsonb else r[c] for r in chunk for c in columns]
-            await psycopg.AsyncRawCursor(conn).execute(_insert_sql(table, columns, jsonb, len(chunk)), params)
+            await self._write_rows(_insert_parts(table, columns, jsonb), values)
 
     async def update_rows(self, table: Any, key: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         """Set ``columns`` of the rows of ``table`` (a SQLAlchemy Table) whose ``key`` is each
@@ -484,18 +472,8 @@ class UnitOfWork:
         if not rows:
             return
         targets = [table.c[name] for name in (key, *columns)]
-        if self._batch is not None:
-            self._gather(
-                _update_parts(table, key, columns),
-                [[_param(column, value) for column, value in zip(targets, row, strict=True)] for row in rows],
-            )
-            return
-        conn = await self.driver()
-        per = max(1, MAX_PARAMETERS // len(targets))
-        for start in range(0, len(rows), per):
-            chunk = rows[start : start + per]
-            params = [_param(column, value) for row in chunk for column, value in zip(targets, row, strict=True)]
-            await psycopg.AsyncRawCursor(conn).execute(_update_sql(table, key, columns, len(chunk)), params)
+        values = [[_param(column, value) for column, value in zip(targets, row, strict=True)] for row in rows]
+        await self._write_rows(_update_parts(table, key, columns), values)
 
     async def write_object(self, obj: Any) -> None:
         """Write a mapped object's new or changed column values with one plain statement on
@@ -583,27 +561,30 @@ class UnitOfWork:
             else:
                 columns = tuple(params)
                 groups.setdefault((kind, table, key, columns), []).append([id_, *params.values()])
-        conn = await self.driver()
         for (kind, table, key, columns), values in groups.items():
             if kind == "insert":
                 jsonb = tuple(c for c in columns if _is_json(table.c[c]))
-                parts = _insert_parts(table.name, columns, jsonb)
+                await self._write_rows(_insert_parts(table.name, columns, jsonb), values)
             else:
-                parts = _update_parts(table, key, columns)
-            if self._batch is not None:
-                self._gather(parts, values)
-                continue
-            width = len(values[0])
-            per = max(1, MAX_PARAMETERS // width)
-            for start in range(0, len(values), per):
-                chunk = values[start : start + per]
-                head, casts, tail = parts
-                sql = head + _rows_sql(casts, len(chunk)) + tail
-                await psycopg.AsyncRawCursor(conn).execute(sql, [v for row in chunk for v in row])
+                await self._write_rows(_update_parts(table, key, columns), values)
 
-    def _gather(self, parts: tuple[str, tuple[str, ...], str], rows: list[list[Any]]) -> None:
+    async def _write_rows(self, parts: Parts, rows: list[list[Any]]) -> None:
+        """A multi-row statement (``parts`` as ``_insert_parts`` or ``_update_parts`` give them)
+        for ``rows`` of statement-ready values: while the commit gathers its writes, kept for its
+        one message; otherwise run now on ``driver()``, one statement per 30,000 values."""
+        if self._batch is not None:
+            self._gather(parts, rows)
+            return
+        conn = await self.driver()
+        per = max(1, MAX_PARAMETERS // len(parts[1]))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            params = [v for row in chunk for v in row]
+            await psycopg.AsyncRawCursor(conn).execute(_rows_statement(parts, len(chunk)), params)
+
+    def _gather(self, parts: Parts, rows: list[list[Any]]) -> None:
         """Keep a multi-row statement for the commit's one message, its values written in as SQL
-        literals (``commit``). ``parts`` as ``_insert_parts`` or ``_update_parts`` give them."""
+        literals (``commit``)."""
         assert self._batch is not None and self._literal is not None
         head, casts, tail = parts
         self._batch.append(head.encode() + _rows_literal(self._literal, _encoded(casts), rows) + tail.encode())
