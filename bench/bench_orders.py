@@ -205,33 +205,7 @@ async def load(
 def cpu_by_part(server: int, sim: int) -> dict[str, float]:
     """CPU seconds used so far by the server (with its worker processes), the simulator, PostgreSQL
     and this generator, from /proc (Linux); processes that ended are not counted."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    used: dict[int, float] = {}
-    names: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                head, _, rest = f.read().rpartition(")")
-        except OSError:
-            continue
-        fields = rest.split()
-        pid = int(entry)
-        parents[pid] = int(fields[1])
-        used[pid] = (int(fields[11]) + int(fields[12])) / tick
-        names[pid] = head.split("(", 1)[1]
-
-    def tree(root: int) -> float:
-        return sum(cpu for pid, cpu in used.items() if pid == root or parents.get(pid) == root)
-
-    return {
-        "server": tree(server),
-        "simulator": tree(sim),
-        "PostgreSQL": sum(cpu for pid, cpu in used.items() if names[pid] in ("postgres", "postmaster")),
-        "load generator": used.get(os.getpid(), 0.0),
-    }
+    return pg_sampler.cpu_by_part(server, sim, os.getpid())
 
 
 def open_work_orders(url: str) -> int:
@@ -448,7 +422,9 @@ def main() -> None:
         bodies = bodies[:total]
         samples = Path(tempfile.gettempdir()) / f"telcrm-bench-samples-{os.getpid()}.jsonl"
         sampler = (
-            subprocess.Popen([sys.executable, str(ROOT / "bench/pg_sampler.py"), plain, str(samples)])
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "bench/pg_sampler.py"), plain, str(samples), str(server.pid), str(sim.pid)]
+            )
             if args.sample
             else None
         )

@@ -9,7 +9,11 @@ and, per table with its indexes and TOAST, the buffers touched (hit or read) and
 sequential scans in it: a statement whose plan turns worse shows as a table touched far more.
 On Linux it also records how many of the machine's cores were busy in each second (``/proc/stat``:
 all but idle and I/O wait, the kernel's interrupt work included): server, simulator, database and
-load generator share them.
+load generator share them. Given the server's and the simulator's process ids, it records each
+second's CPU of each part too (server with its workers, simulator, PostgreSQL, load generator: the
+sampler's parent), so a load that rises through a run shows where it rises; and, from the kernel's
+pressure stall information, how long tasks waited for a core, and all tasks for memory or I/O, in
+each second (a window where every process stalls at once shows as memory or I/O, not CPU).
 Backends waiting for a lock are named with what they wait in and what the first backend blocking
 them is doing (``lock_waits``): a convoy of result batches shows as ``SELECT product_order FOR
 UPDATE`` waiting for one "idle in transaction" after its own writes.
@@ -78,11 +82,57 @@ def _cpu_ticks() -> tuple[int, int] | None:
     return total - idle, total
 
 
+def _stalls() -> dict[str, int]:
+    """Microseconds since boot in which some task waited for a core, and all tasks for memory or for
+    I/O (Linux pressure stall information), or {} where /proc/pressure is missing."""
+    found = {}
+    for kind, line in (("cpu", "some"), ("memory", "full"), ("io", "full")):
+        try:
+            text = Path(f"/proc/pressure/{kind}").read_text()
+        except OSError:
+            return {}
+        for row in text.splitlines():
+            if row.startswith(line):
+                found[f"{kind} {line}"] = int(row.rsplit("total=", 1)[1])
+    return found
+
+
+def cpu_by_part(server: int, sim: int, generator: int) -> dict[str, float]:
+    """CPU seconds used so far by each part of the bench, from /proc; ended processes not counted."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    names: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                head, _, rest = f.read().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+        names[pid] = head.split("(", 1)[1]
+
+    def tree(root: int) -> float:
+        return sum(cpu for pid, cpu in used.items() if pid == root or parents.get(pid) == root)
+
+    return {
+        "server": tree(server),
+        "simulator": tree(sim),
+        "PostgreSQL": sum(cpu for pid, cpu in used.items() if names[pid] in ("postgres", "postmaster")),
+        "load generator": used.get(generator, 0.0),
+    }
+
+
 def _tables(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int]]:
     return {name: (blocks, seq) for name, blocks, seq in conn.execute(TABLES)}
 
 
-def sample(url: str, out: Path) -> None:
+def sample(url: str, out: Path, server: int = 0, sim: int = 0) -> None:
     stop = False
 
     def finish(*_: Any) -> None:
@@ -97,6 +147,9 @@ def sample(url: str, out: Path) -> None:
         second, waits, vacuums, samples = int(time.time()), collections.Counter[str](), set[str](), 0
         locks = collections.Counter[str]()
         ticks = _cpu_ticks()
+        generator = os.getppid()
+        parts = cpu_by_part(server, sim, generator) if server else {}
+        stalls = _stalls()
         cores = os.cpu_count() or 1
         while not stop:
             now = int(time.time())
@@ -107,6 +160,12 @@ def sample(url: str, out: Path) -> None:
                 if ticks is not None and now_ticks is not None and now_ticks[1] > ticks[1]:
                     busy = round(cores * (now_ticks[0] - ticks[0]) / (now_ticks[1] - ticks[1]), 2)
                 ticks = now_ticks
+                now_parts = cpu_by_part(server, sim, generator) if server else {}
+                by_part = {k: round(v - parts.get(k, 0.0), 2) for k, v in now_parts.items()}
+                parts = now_parts
+                now_stalls = _stalls()
+                stalled = {k: round((v - stalls.get(k, v)) / 1e6, 3) for k, v in now_stalls.items()}
+                stalls = now_stalls
                 now_tables = _tables(conn)
                 touched = {
                     name: [blocks - before[0], seq - before[1]]
@@ -125,6 +184,8 @@ def sample(url: str, out: Path) -> None:
                         "tables": touched,
                         "lock_waits": dict(locks),
                         "cores_busy": busy,
+                        "parts": by_part,
+                        "stalls": stalled,
                     }
                 )
                 tables = now_tables
@@ -175,6 +236,19 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
             held.update(s.get("lock_waits", {}))
         busy = [s["cores_busy"] for s in group if s.get("cores_busy") is not None]
         machine = f"; cores busy {sum(busy) / len(busy):.2f} (worst second {max(busy):.2f})" if busy else ""
+        shares: collections.Counter[str] = collections.Counter()
+        for s in group:
+            shares.update(s.get("parts", {}))
+        if shares and busy:
+            machine += " (" + ", ".join(f"{k} {v / len(group):.2f}" for k, v in shares.items()) + ")"
+        waited: collections.Counter[str] = collections.Counter()
+        for s in group:
+            waited.update(s.get("stalls", {}))
+        if waited:
+            worst = {k: max(s.get("stalls", {}).get(k, 0.0) for s in group) for k in waited}
+            machine += "; stalled (s per s, worst second): " + ", ".join(
+                f"{k} {v / len(group):.2f} ({worst[k]:.2f})" for k, v in waited.items()
+            )
         lock_waits = "; ".join(f"{what} {count / samples:.1f}" for what, count in held.most_common(2))
         seq_read = ", ".join(f"{name} {count / 1000:.0f}k" for name, count in scanned.most_common(3) if count)
         lines.append(
@@ -189,4 +263,4 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
 
 
 if __name__ == "__main__":
-    sample(sys.argv[1], Path(sys.argv[2]))
+    sample(sys.argv[1], Path(sys.argv[2]), *(int(pid) for pid in sys.argv[3:5]))
