@@ -497,6 +497,21 @@ def main() -> None:
                 f"all orders ended {ended - offered:.1f} s after the last was placed;"
                 f" {total / ended:.0f} orders/s carried to completion over {ended:.1f} s"
             )
+            # when each order of the load ended (its completionDate, the time of the transaction
+            # that ended it), per 10 s of the load: the first window fills the pipeline (an order
+            # takes its work orders' round trips to end); from then on, a server that keeps up ends
+            # as many orders in each window as were offered
+            ended_per_window = conn.execute(
+                "SELECT floor((extract(epoch FROM (body->>'completionDate')::timestamptz) - %s) / 10)::int AS w,"
+                " count(*) FROM product_order WHERE id = ANY(%s) GROUP BY w ORDER BY w",
+                (started_wall, [r[3] for r in results if r[3]]),
+            ).fetchall()
+            during = {w: n for w, n in ended_per_window if w is not None and w >= 0 and (w + 1) * 10 <= offered}
+            steady = ""
+            if len(during) > 1:
+                rate = sum(n for w, n in during.items() if w) / (10 * max(during))
+                steady = f"; from 10 s to {max(during) * 10 + 10} s: {rate:.0f}/s"
+            print("orders ended per 10 s of the load: " + ", ".join(f"{n}" for _, n in sorted(during.items())) + steady)
             per_order = {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(len(latencies), 1) for k in cpu_after}
             print(
                 "CPU per order, load start to last order ended: "
