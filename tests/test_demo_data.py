@@ -14,9 +14,11 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from telcrm.api.tmf.spec import INVENTORY, ORDERING
+from telcrm.catalog.service import network_domain as catalog_network_domain
 from telcrm.demo import catalog, generator
 from telcrm.demo.generator import MOBILE_PREFIXES, generate, is_empty
 from telcrm.inventory.service import search_keys as product_keys
+from telcrm.ordering import fulfilment
 from telcrm.party.identification import normalise_resident_id, normalise_uscc
 from telcrm.party.service import display_name
 from telcrm.search.keys import fold, name_keys, phone_keys
@@ -26,6 +28,7 @@ from tests.factories import CUSTOMER, make_customer
 
 N = 300
 DOCUMENT_TABLES = ("party", "customer", "party_role", "account", "customer_user", "product", "product_order")
+DIGESTED = (*DOCUMENT_TABLES, "work_order")
 
 
 def _generate(url: str, customers: int = N, seed: int = 7, workers: int | None = None) -> str:
@@ -42,7 +45,7 @@ def _empty(sql: Sql, tables: list[str]) -> None:
 
 
 def _digest(sql: Sql) -> dict[str, str]:
-    digests = {t: sql.value(f"SELECT md5(string_agg(t::text, E'\\n' ORDER BY id)) FROM {t} t") for t in DOCUMENT_TABLES}
+    digests = {t: sql.value(f"SELECT md5(string_agg(t::text, E'\\n' ORDER BY id)) FROM {t} t") for t in DIGESTED}
     digests["search_key"] = sql.value(
         "SELECT md5(string_agg(t::text, E'\\n' ORDER BY key, kind, ref_id)) FROM search_key t"
     )
@@ -386,6 +389,80 @@ def test_customers_have_products_and_the_order_that_created_them(sql: Sql, datab
         ORDERING.validate("ProductOrder", body)
 
 
+def test_orders_have_the_completed_work_orders_fulfilment_made(sql: Sql, database_url: str) -> None:
+    """Each demo order has the history a real one has: for every product it created (bundles through
+    their components), the work orders of its network domain in order, all completed, one after the
+    other between capture and completion; as the order's work-order list (API) shows them."""
+    _generate(database_url, customers=400)
+    items = catalog._items()
+    docs = {(kind, id_): doc for kind, id_, doc in items}
+    orders = {r[0]: r[1:] for r in sql.rows("SELECT id, customer_id, created_at, body FROM product_order")}
+    work: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
+    for row in sql.rows(
+        "SELECT order_id, item_id, root_item_id, domain, task, action, seq, status, attempt, send_attempts,"
+        " next_attempt_at, sent_at, finished_at, reason, payload, result, created_at FROM work_order ORDER BY seq"
+    ):
+        work[(row[0], row[1])].append(row)
+    seen = 0
+    domains: Counter[str] = Counter()
+    for oid, (customer_id, created, body) in orders.items():
+        done = datetime.fromisoformat(body["completionDate"])
+        nodes = [(entry, entry["id"]) for entry in body["productOrderItem"]]
+        nodes += [(child, root) for entry, root in list(nodes) for child in entry.get("productOrderItem", [])]
+        for node, root in nodes:
+            offering = docs[("ProductOffering", node["productOffering"]["id"])]
+            rows = work.get((oid, node["id"]), [])
+            last = created  # the items' work orders run side by side, each item's one after the other
+            if offering.get("isBundle"):
+                assert rows == []  # a bundle is provisioned through its components
+                continue
+            spec = docs[("ProductSpecification", offering["productSpecification"]["id"])]
+            domain = catalog_network_domain(spec) or fulfilment.GENERIC
+            assert [r[4] for r in rows] == list(fulfilment.ADD_TASKS.get(domain, ("activation",)))
+            for seq, (
+                _,
+                _,
+                root_id,
+                dom,
+                _,
+                action,
+                n,
+                status,
+                attempt,
+                sends,
+                due,
+                sent,
+                ended,
+                reason,
+                payload,
+                result,
+                made,
+            ) in enumerate(rows):
+                assert (root_id, dom, action, n, status, attempt, sends, reason) == (
+                    root,
+                    domain,
+                    "add",
+                    seq,
+                    "completed",
+                    1,
+                    1,
+                    None,
+                )
+                assert made == created <= due < sent < ended <= done and due >= last
+                last = ended
+                assert payload["orderId"] == oid and payload["orderItemId"] == node["id"]
+                assert payload["customerId"] == customer_id and payload["task"] == rows[seq][4]
+                assert payload["productOffering"]["id"] == node["productOffering"]["id"] and payload["domain"] == domain
+                assert result and all(isinstance(v, str) and v for v in result.values())
+                seen += 1
+            domains[domain] += 1
+        # the order ended with its last work order
+        assert max(r[12] for node, _ in nodes for r in work.get((oid, node["id"]), [])) == done
+    assert seen == sql.count("work_order") and seen > 2 * len(orders)
+    assert {"mobile", "broadband", "fixed", "iptv"} <= set(domains)
+    assert sql.count("work_order", "status <> 'completed'") == 0
+
+
 def test_the_number_pool_offers_numbers_nobody_has(sql: Sql, database_url: str) -> None:
     _generate(database_url)
     mobile, fixed = generator.pool_numbers(N)
@@ -510,6 +587,15 @@ def test_api_reads_generated_customers(
     assert [item["id"] for item in r.json()] == [cid]
     r = client.get("/api/customers/search", params={"q": body["name"]}, headers=admin)
     assert cid in [item["id"] for item in r.json()]
+
+    # The customer's order shows its fulfilment history: every work order, completed.
+    oid, done = sql.rows("SELECT id, body->>'completionDate' FROM product_order WHERE customer_id = %s", cid)[0]
+    r = client.get(f"/api/orders/{oid}/workOrders", headers=admin)
+    assert r.status_code == 200, r.text
+    work = r.json()
+    assert len(work) == sql.count("work_order", "order_id = %s", oid) >= 2
+    assert {w["state"] for w in work} == {"completed"}
+    assert max(datetime.fromisoformat(w["finishedAt"]) for w in work) == datetime.fromisoformat(done)
 
     # A group's members are its users, found by their own numbers.
     group, members = sql.rows(

@@ -75,7 +75,17 @@ BLOCK = 1000  # customers per deterministic block
 BULK_THRESHOLD = 50_000  # into an empty database: drop secondary indexes, build them after
 PARALLEL_THRESHOLD = 20_000  # below this one process is quicker than forking workers
 FLUSH_CUSTOMERS = 2000  # customers per COPY round
-TABLES = ("party", "customer", "party_role", "account", "customer_user", "product", "product_order", "search_key")
+TABLES = (
+    "party",
+    "customer",
+    "party_role",
+    "account",
+    "customer_user",
+    "product",
+    "product_order",
+    "work_order",
+    "search_key",
+)
 
 # ---------------------------------------------------------------------------------------------
 # Reference data
@@ -568,6 +578,7 @@ class _Rows:
     customer_user: list[bytes] = field(default_factory=list)
     product: list[bytes] = field(default_factory=list)
     product_order: list[bytes] = field(default_factory=list)
+    work_order: list[bytes] = field(default_factory=list)
     search_key: list[bytes] = field(default_factory=list)
     customers: int = 0
     ids: list[str] = field(default_factory=list)  # resident ID number + party id, to find duplicates
@@ -631,12 +642,16 @@ class _Offer:
     install: bool  # needs a visit (broadband, fixed line, leased line): completed days later
     head: bytes  # the document's attributes that come from the offering, without the closing brace
     item: bytes  # the middle of an order item for it: from after its id to the product's id
+    domain: bytes  # the network domain that provisions it (its specification's networkDomain)
+    tasks: tuple[bytes, ...]  # the work orders (派单) fulfilment made for it, in order; none for a bundle
 
 
 @cache
 def _offers() -> dict[str, _Offer]:
     """The demo catalog (``telcrm.demo.catalog``) as product building blocks, built once."""
+    from telcrm.catalog.service import network_domain
     from telcrm.demo import catalog
+    from telcrm.ordering.fulfilment import ADD_TASKS, GENERIC
 
     items = catalog._items()
     docs = {(kind, id_): doc for kind, id_, doc in items}
@@ -663,6 +678,7 @@ def _offers() -> dict[str, _Offer]:
             }
             prices.append(entry)
         spec = doc.get("productSpecification")
+        domain = (network_domain(docs.get(("ProductSpecification", spec["id"]))) if spec else None) or GENERIC
         ref = {"id": id_, "name": doc["name"], "@referredType": "ProductOffering"}
         head: dict[str, Any] = {
             "@type": "Product",
@@ -688,14 +704,44 @@ def _offers() -> dict[str, _Offer]:
             item=b'","quantity":1,"action":"add","state":"completed","productOffering":'
             + _json(ref)
             + b',"product":{"id":"',
+            domain=domain.encode(),
+            tasks=() if doc.get("isBundle") else tuple(t.encode() for t in ADD_TASKS.get(domain, ("activation",))),
         )
     return offers
+
+
+def _resource(task: bytes, seed: int) -> dict[str, str]:
+    """What a provisioning system reported having set up for a task (as the simulator's results)."""
+    digits = f"{seed % 10**16:016d}"
+    city = _RESOURCE_CITIES[seed % len(_RESOURCE_CITIES)]
+    if task == b"sim":
+        return {"iccid": "8986" + digits, "imsi": "46000" + digits[:10]}
+    if task == b"number":
+        return {"hlr": f"HLR-{city}-{seed % 12 + 1:02d}"}
+    if task == b"port":
+        return {
+            "olt": f"OLT-{city}-{seed % 400 + 1:03d}",
+            "port": f"0/{seed % 16 + 1}/{seed % 15}",
+            "account": "bb" + digits[:10],
+        }
+    if task == b"switch":
+        equipment = f"LE-{seed % 8 + 1}-{seed % 16 + 1:02d}-{seed % 64:02d}"
+        return {"switch": f"SW-{city}-{seed % 30 + 1:02d}", "lineEquipment": equipment}
+    if task == b"appointment":
+        return {"appointment": "confirmed", "engineer": f"ENG-{city}-{digits[:4]}"}
+    return {"platformId": f"PF-{city}-{digits[:10]}"}
+
+
+_RESOURCE_CITIES = ("BJ", "SH", "GZ", "SZ", "CD", "HZ", "WH", "XA", "NJ", "TJ")
+
+
+_CHARS_HEAD = b',"productCharacteristic":'
 
 
 def _chars(*pairs: tuple[str, str]) -> bytes:
     """``productCharacteristic`` as a piece of a product document (values need no escaping)."""
     chars = [{"name": n, "valueType": "string", "value": v} for n, v in pairs]
-    return b',"productCharacteristic":' + orjson.dumps(chars)
+    return _CHARS_HEAD + orjson.dumps(chars)
 
 
 # Characteristics that do not depend on the customer, shared by all products that have them.
@@ -739,10 +785,13 @@ def _number_keys(number: str) -> list[bytes]:
 class _Order:
     """The order being generated: what its products repeat, as pieces of their documents and rows."""
 
-    __slots__ = ("account_b", "cidb", "dates", "done", "id", "items", "party", "scope", "tail")
+    __slots__ = ("account_b", "cid", "cidb", "dates", "done", "id", "idb", "items", "party", "placed", "scope", "tail")
 
-    def __init__(self, id_: str, date: str, done_iso: str, done: int, cid: str, aid: str, scope: bytes) -> None:
-        self.id, self.done, self.scope, self.cidb = id_, done, scope, cid.encode()
+    def __init__(
+        self, id_: str, placed: int, date: str, done_iso: str, done: int, cid: str, aid: str, scope: bytes
+    ) -> None:
+        self.id, self.idb, self.placed, self.done, self.scope = id_, id_.encode(), placed, done, scope
+        self.cid, self.cidb = cid, cid.encode()
         self.account_b = b"\t" + aid.encode() + b"\t"
         self.dates = f'","orderDate":"{date}","startDate":"{done_iso}"'.encode()
         self.party = f',"relatedParty":[{{"id":"{cid}","role":"customer","@referredType":"Customer"}},{{"id":"'.encode()
@@ -1310,7 +1359,7 @@ class _Gen:
         done = sec + (86400 + int(rand() * 2 * 86400) if install else 300 + int(rand() * 3600))
         oid = self.puuid(sec)
         order_iso, done_iso = self.iso(sec), self.iso(done)
-        order = _Order(oid, order_iso, done_iso, done, cid, aid, b"\t".join(customer[1:]))
+        order = _Order(oid, sec, order_iso, done_iso, done, cid, aid, b"\t".join(customer[1:]))
         order_items = []
         for item in items:
             status, change = "active", done
@@ -1363,15 +1412,19 @@ class _Gen:
         )
         self.rows.search_key.append(oid.replace("-", "").upper().encode() + b"\tid\t" + oidb + b"\t" + cidb + b"\t0")
 
-    def product(self, order: _Order, item: _Item, status: str, change: int) -> tuple[bytes, bytes]:
+    def product(
+        self, order: _Order, item: _Item, status: str, change: int, root: str | None = None
+    ) -> tuple[bytes, bytes]:
         """One product of ``order`` (and its bundled components): its order item (JSON) and its id."""
         offer_id, uid, chars, numbers, parts = item
         offer = _offers()[offer_id]
         order.items += 1
         item_id = str(order.items)
-        children = [self.product(order, part, status, change) for part in parts]
+        children = [self.product(order, part, status, change, root or item_id) for part in parts]
         pid = self.puuid(order.done)
         pidb = pid.encode()
+        if offer.tasks:
+            self.work_orders(order, offer, item_id, root or item_id, chars, pid)
         # The document, assembled from pieces (JSONB does not keep the order of attributes).
         body = [offer.head, b',"id":"', pidb, b'","status":"', status.encode(), order.dates]
         end = NULL_B
@@ -1418,6 +1471,49 @@ class _Gen:
             entry += (b',"productOrderItem":[', b",".join([child for child, _ in children]), b"]")
         entry.append(b"}")
         return b"".join(entry), pidb
+
+    def work_orders(self, order: _Order, offer: _Offer, item_id: str, root_id: str, chars: bytes, pid: str) -> None:
+        """The work orders fulfilment made for one new product of ``order`` (``telcrm.ordering.
+        fulfilment.start``), all completed: one after the other between the order's capture and its
+        completion, the last one ending it. Their ids and resources come from the product's id, so
+        the products' and orders' random stream is the same with or without them."""
+        payload = {
+            "orderId": order.id,
+            "orderItemId": item_id,
+            "domain": offer.domain.decode(),
+            "action": "add",
+            "customerId": order.cid,
+            "productOffering": offer.ref,
+            "characteristics": {c["name"]: c["value"] for c in orjson.loads(chars[len(_CHARS_HEAD) :])}
+            if chars
+            else {},
+        }
+        head = b"\t".join((order.idb, item_id.encode(), root_id.encode(), offer.domain)) + b"\t"
+        seed = int(pid[-12:], 16) * 0x9E3779B97F4A7C15
+        placed, span, count = order.placed, order.done - order.placed, len(offer.tasks)
+        for seq, task in enumerate(offer.tasks):
+            due = placed + span * seq // count
+            sent, finished = due + 1 + seed % 5, placed + span * (seq + 1) // count
+            payload["task"] = task.decode()
+            self.rows.work_order.append(
+                b"\t".join(
+                    (
+                        _uuid(due * 1000 + seq, (seed + seq) & _BITS74).encode(),
+                        head + task,
+                        b"add",
+                        str(seq).encode(),
+                        b"completed\t1\t1",
+                        self.ts(due),
+                        self.ts(sent),
+                        self.ts(finished),
+                        NULL_B,
+                        _json(payload),
+                        _json(_resource(task, seed + seq)),
+                        self.ts(placed),
+                        self.ts(finished),
+                    )
+                )
+            )
 
     # ----- customers ------------------------------------------------------------------------
     def block(self, first: int, count: int, first_account: int) -> None:
@@ -1780,6 +1876,7 @@ ANALYZE_TABLE = {
     "product": "product (name, status, offering_id, billing_account_id, user_id, start_date, termination_date,"
     " created_at, customer_id, dealer_id, manager_id)",
     "product_order": "product_order (state, billing_account_id, created_at, customer_id, dealer_id, manager_id)",
+    "work_order": "work_order (order_id, domain, task, status, next_attempt_at, sent_at)",
     "search_key": "search_key",
 }
 ANALYZE_SQL = "ANALYZE " + ", ".join(ANALYZE_TABLE.values())
@@ -1796,6 +1893,7 @@ BUILD_ORDER = (
     "customer_user",
     "customer",
     "product_order",
+    "work_order",
     "account",
     "party_role",
 )

@@ -28,6 +28,9 @@ COPY_SQL = {
     " billing_start_date, body, version, created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
     "product_order": "COPY product_order (id, state, billing_account_id, external_id, created_by, idempotency_key,"
     " body, version, created_at, updated_at, customer_id, dealer_id, manager_id) FROM STDIN",
+    "work_order": "COPY work_order (id, order_id, item_id, root_item_id, domain, task, action, seq, status, attempt,"
+    " send_attempts, next_attempt_at, sent_at, finished_at, reason, payload, result, created_at, updated_at)"
+    " FROM STDIN",
     "search_key": "COPY search_key (key, kind, ref_id, customer_id, weight) FROM STDIN",
     "audit_entry": "COPY audit_entry (principal_id, principal_name, channel, entity_type, entity_id, customer_id,"
     " action, changes) FROM STDIN",
