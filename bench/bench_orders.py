@@ -333,7 +333,10 @@ def main() -> None:
         " machine's busy cores during the load and print them per 10 s",
     )
     parser.add_argument(
-        "--latency-log", type=Path, help="write each measured capture as 'unix time, status, latency ms' to this file"
+        "--latency-log",
+        type=Path,
+        help="write each measured capture as 'unix time, status, latency ms' to this file"
+        " (and, with --sample, the sampled seconds beside it: .seconds.jsonl)",
     )
     args = parser.parse_args()
     random.seed(args.seed)
@@ -460,7 +463,10 @@ def main() -> None:
         if sampler and samples.exists():
             print("PostgreSQL per 10 s of the load (sampled 5 times a second; CPU = running, not waiting):")
             print("\n".join(pg_sampler.windows(samples, started_wall)))
-            samples.unlink()
+            if args.latency_log:  # the seconds too, beside the latencies
+                shutil.move(samples, args.latency_log.with_suffix(".seconds.jsonl"))
+            else:
+                samples.unlink()
         print(
             "CPU per order during the load: "
             + ", ".join(
