@@ -12,8 +12,8 @@ all but idle and I/O wait, the kernel's interrupt work included): server, simula
 load generator share them. Given the server's and the simulator's process ids, it records each
 second's CPU of each part too (server with its workers, simulator, PostgreSQL, load generator: the
 sampler's parent), so a load that rises through a run shows where it rises; and, from the kernel's
-pressure stall information, how long tasks waited for a core, and all tasks for memory or I/O, in
-each second (a window where every process stalls at once shows as memory or I/O, not CPU).
+pressure stall information, how long tasks waited for a core or for I/O, and all tasks for memory,
+in each second, and the kernel's dirty pages (a burst of write-back can hold up WAL flushes).
 Backends waiting for a lock are named with what they wait in and what the first backend blocking
 them is doing (``lock_waits``): a convoy of result batches shows as ``SELECT product_order FOR
 UPDATE`` waiting for one "idle in transaction" after its own writes.
@@ -83,10 +83,10 @@ def _cpu_ticks() -> tuple[int, int] | None:
 
 
 def _stalls() -> dict[str, int]:
-    """Microseconds since boot in which some task waited for a core, and all tasks for memory or for
-    I/O (Linux pressure stall information), or {} where /proc/pressure is missing."""
+    """Microseconds since boot in which some task waited for a core or for I/O, and all tasks for
+    memory (Linux pressure stall information), or {} where /proc/pressure is missing."""
     found = {}
-    for kind, line in (("cpu", "some"), ("memory", "full"), ("io", "full")):
+    for kind, line in (("cpu", "some"), ("memory", "full"), ("io", "some")):
         try:
             text = Path(f"/proc/pressure/{kind}").read_text()
         except OSError:
@@ -94,6 +94,20 @@ def _stalls() -> dict[str, int]:
         for row in text.splitlines():
             if row.startswith(line):
                 found[f"{kind} {line}"] = int(row.rsplit("total=", 1)[1])
+    return found
+
+
+def _dirty() -> dict[str, float]:
+    """MB of file pages waiting to be written back, and being written back, in the kernel: a
+    write-back burst of the data files can hold up the WAL's flushes behind it."""
+    found = {}
+    try:
+        for row in Path("/proc/meminfo").read_text().splitlines():
+            name, _, value = row.partition(":")
+            if name in ("Dirty", "Writeback"):
+                found[name.lower()] = round(int(value.split()[0]) / 1024, 1)
+    except (OSError, ValueError):
+        return {}
     return found
 
 
@@ -186,6 +200,7 @@ def sample(url: str, out: Path, server: int = 0, sim: int = 0) -> None:
                         "cores_busy": busy,
                         "parts": by_part,
                         "stalls": stalled,
+                        **_dirty(),
                     }
                 )
                 tables = now_tables
@@ -249,6 +264,10 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
             machine += "; stalled (s per s, worst second): " + ", ".join(
                 f"{k} {v / len(group):.2f} ({worst[k]:.2f})" for k, v in waited.items()
             )
+        dirty = [s["dirty"] for s in group if "dirty" in s]
+        if dirty:
+            back = max(s.get("writeback", 0.0) for s in group)
+            machine += f"; dirty pages up to {max(dirty):.0f} MB, written back at once up to {back:.0f} MB"
         lock_waits = "; ".join(f"{what} {count / samples:.1f}" for what, count in held.most_common(2))
         seq_read = ", ".join(f"{name} {count / 1000:.0f}k" for name, count in scanned.most_common(3) if count)
         lines.append(

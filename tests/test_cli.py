@@ -139,3 +139,12 @@ def test_a_child_started_by_the_demo_ends_when_the_demo_is_killed() -> None:
     else:
         os.kill(child, signal.SIGKILL)
         raise AssertionError("the child outlived its killed parent")
+
+
+def test_serve_refuses_more_processes_than_the_database_has_sessions_for(database_url: str) -> None:
+    """Past the server's max_connections, pools growing under load would fail requests with "too many
+    clients": ``telcrm serve`` says so at start instead, and serves nothing."""
+    result = run(database_url, "serve", "--workers", "200", "--port", "8799")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "200 server processes need at least" in result.stdout
+    assert "raise its max_connections or run fewer processes" in result.stdout

@@ -600,6 +600,23 @@ def test_warming_opens_what_the_pool_keeps_before_the_first_request(database_url
     assert asyncio.run(go()) == (6, 6, 3)
 
 
+def test_server_processes_pools_fit_in_the_sessions_the_database_allows(database_url: str) -> None:
+    """``telcrm serve`` sizes each process's pools so that all its processes together stay within
+    the sessions the database server allows, leaving some for tools; the largest such size."""
+    size, allowed = kitdb.fitting_pool_size(database_url, 1, 16)
+    per = kitdb.connections_per_process
+    assert size == 16 and per(16) + 10 <= allowed
+    # as many processes as the default pools do not fit: smaller pools, the largest that fit
+    n = allowed // per(16) + 1
+    size, allowed = kitdb.fitting_pool_size(database_url, n, 16)
+    budget = (allowed - 10) // n
+    assert 1 <= size < 16 and per(size) <= budget < per(size + 1)
+    # what a pool keeps in all: transactions, half as many reads, the listeners and the sync engine
+    assert per(4) == 6 + 3 + 5
+    with pytest.raises(kitdb.TooFewConnections, match="raise its max_connections"):
+        kitdb.fitting_pool_size(database_url, allowed, 16)
+
+
 def test_database_options_keep_the_ones_the_url_gives() -> None:
     assert kitdb._with_options("postgresql+psycopg://u@h/db", "-c a=0") == "-c a=0"
     assert kitdb._with_options("postgresql+psycopg://u@h/db?options=-c%20b%3D1", "-c a=0") == "-c b=1 -c a=0"

@@ -80,7 +80,7 @@ def serve(
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from telcrm.kit.db import kept_connections
+    from telcrm.kit.db import TooFewConnections, fitting_pool_size, kept_connections
 
     if "TELCRM_BASE_URL" not in os.environ:
         # where hub listeners and provisioning reach us back: this very server, unless configured
@@ -88,7 +88,21 @@ def _serve(host: str, port: int, workers: int) -> None:
         os.environ["TELCRM_BASE_URL"] = f"http://{local}:{port}"
     # each process opens all the connections its pool keeps before it serves: a new PostgreSQL
     # session opened during a burst costs a process start and cold caches when they hurt most
-    os.environ.setdefault("TELCRM_DB_POOL_WARM", str(kept_connections(get_settings().db_pool_size)))
+    # every process's pools within the sessions the database server allows: past its max_connections
+    # a pool that grows under load would fail requests with "too many clients"
+    wanted = get_settings().db_pool_size
+    try:
+        size, allowed = fitting_pool_size(os.environ["TELCRM_DATABASE_URL"], workers, wanted)
+    except TooFewConnections as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if size < wanted:
+        console.print(
+            f"database sessions: pools of {size} per process, not {wanted}, so that {workers} processes"
+            f" stay within the {allowed} more sessions the database server allows (max_connections)"
+        )
+        os.environ["TELCRM_DB_POOL_SIZE"] = str(size)
+    os.environ.setdefault("TELCRM_DB_POOL_WARM", str(kept_connections(size)))
     get_settings.cache_clear()
     console.print(f"serving on http://{host}:{port}  (screens: /desk and /hall; API docs: /docs)")
     uvicorn.run(

@@ -286,8 +286,50 @@ def _with_options(url: str, options: str) -> str:
 
 
 def kept_connections(pool_size: int) -> int:
-    """How many connections each pool of a ``Database`` keeps at most: ``pool_size`` and half as many again."""
+    """How many connections the transaction pool of a ``Database`` keeps at most: ``pool_size`` and
+    half as many again (its read pool keeps half of that)."""
     return pool_size + pool_size // 2
+
+
+# Connections a server process holds besides its pools: the cache's and the live updates' listeners
+# and the live updates' teller (kit.cache, kit.live), and the sync engine (COPY jobs).
+OTHER_CONNECTIONS = 3 + 2
+
+
+def connections_per_process(pool_size: int) -> int:
+    """The most database sessions one server process holds with pools of ``pool_size``."""
+    keep = kept_connections(pool_size)
+    return keep + max(1, keep // 2) + OTHER_CONNECTIONS
+
+
+class TooFewConnections(Exception):
+    """The database server does not allow the sessions the server processes would need."""
+
+
+def fitting_pool_size(url: str, processes: int, wanted: int, *, spare: int = 10) -> tuple[int, int]:
+    """The largest pool size up to ``wanted`` with which ``processes`` server processes stay within
+    the sessions the database server still allows: ``max_connections`` less its reserved slots, the
+    sessions open now and ``spare`` for tools and other clients. Returns (pool size, sessions
+    allowed). A pool that outgrew the limit would fail requests with "too many clients" under load."""
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+        row = conn.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+            " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int"
+        ).fetchone()
+    allowed = int(row[0]) if row else 0
+    budget = (allowed - spare) // max(1, processes)
+    size = wanted
+    while size > 1 and connections_per_process(size) > budget:
+        size -= 1
+    if connections_per_process(size) > budget:
+        raise TooFewConnections(
+            f"{processes} server processes need at least {connections_per_process(1) * processes + spare}"
+            f" database sessions and the server allows {allowed} more: raise its max_connections or"
+            " run fewer processes"
+        )
+    return size, allowed
 
 
 class Database:
@@ -316,7 +358,7 @@ class Database:
         # Reads get their own pool of autocommit connections: no BEGIN/COMMIT round trips and no
         # isolation-level switching per checkout.
         self.read_engine: AsyncEngine = create_async_engine(
-            url, pool_size=keep, max_overflow=0, isolation_level="AUTOCOMMIT", **json_opts
+            url, pool_size=max(1, keep // 2), max_overflow=0, isolation_level="AUTOCOMMIT", **json_opts
         )
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._sync: Engine | None = None
@@ -337,7 +379,7 @@ class Database:
     @property
     def sync_engine(self) -> Engine:
         if self._sync is None:
-            self._sync = create_engine(self.url, pool_size=2)
+            self._sync = create_engine(self.url, pool_size=2, max_overflow=0)
         return self._sync
 
     @asynccontextmanager
