@@ -36,7 +36,8 @@ Every customer with a billing account also has its product instances (TMF637: mo
 its users' numbers, broadband, fixed lines on their landlines, IPTV, options, bundles whose
 parent names its components; a group's leased line and its members' plans on the group-paid
 account) and the one completed order (TMF622) that created them, each product under the
-customer's own account and users (三户模型). They come from a random stream of their own per
+customer's own account and users (三户模型), with the completed work orders (派单) fulfilment
+made for it, as an order's history shows them. They come from a random stream of their own per
 block, so the parties, customers, accounts and users are the same as without them. Their
 documents are assembled from byte pieces precomputed from the demo catalog
 (``telcrm.demo.catalog``). The number pool (选号) gets free numbers from blocks that no generated
@@ -710,6 +711,9 @@ def _offers() -> dict[str, _Offer]:
     return offers
 
 
+_RESOURCE_CITIES = ("BJ", "SH", "GZ", "SZ", "CD", "HZ", "WH", "XA", "NJ", "TJ")
+
+
 def _resource(task: bytes, seed: int) -> dict[str, str]:
     """What a provisioning system reported having set up for a task (as the simulator's results)."""
     digits = f"{seed % 10**16:016d}"
@@ -730,9 +734,6 @@ def _resource(task: bytes, seed: int) -> dict[str, str]:
     if task == b"appointment":
         return {"appointment": "confirmed", "engineer": f"ENG-{city}-{digits[:4]}"}
     return {"platformId": f"PF-{city}-{digits[:10]}"}
-
-
-_RESOURCE_CITIES = ("BJ", "SH", "GZ", "SZ", "CD", "HZ", "WH", "XA", "NJ", "TJ")
 
 
 _CHARS_HEAD = b',"productCharacteristic":'

@@ -291,15 +291,22 @@ def kept_connections(pool_size: int) -> int:
     return pool_size + pool_size // 2
 
 
+def read_kept(keep: int) -> int:
+    """How many connections the read pool of a ``Database`` keeps at most, its transaction pool
+    keeping ``keep``: half as many (what ``telcrm serve`` opens for reads)."""
+    return max(1, keep // 2)
+
+
+SYNC_POOL = 2  # connections of a Database's sync engine (COPY jobs, migrations), no overflow
 # Connections a server process holds besides its pools: the cache's and the live updates' listeners
-# and the live updates' teller (kit.cache, kit.live), and the sync engine (COPY jobs).
-OTHER_CONNECTIONS = 3 + 2
+# and the live updates' teller (kit.cache, kit.live), and the sync engine.
+OTHER_CONNECTIONS = 3 + SYNC_POOL
 
 
 def connections_per_process(pool_size: int) -> int:
     """The most database sessions one server process holds with pools of ``pool_size``."""
     keep = kept_connections(pool_size)
-    return keep + max(1, keep // 2) + OTHER_CONNECTIONS
+    return keep + read_kept(keep) + OTHER_CONNECTIONS
 
 
 class TooFewConnections(Exception):
@@ -358,7 +365,7 @@ class Database:
         # Reads get their own pool of autocommit connections: no BEGIN/COMMIT round trips and no
         # isolation-level switching per checkout.
         self.read_engine: AsyncEngine = create_async_engine(
-            url, pool_size=max(1, keep // 2), max_overflow=0, isolation_level="AUTOCOMMIT", **json_opts
+            url, pool_size=read_kept(keep), max_overflow=0, isolation_level="AUTOCOMMIT", **json_opts
         )
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._sync: Engine | None = None
@@ -373,13 +380,13 @@ class Database:
                 await asyncio.sleep(0.05)  # held a moment, so the others open connections of their own
 
         await asyncio.gather(
-            *(one(self.engine) for _ in range(count)), *(one(self.read_engine) for _ in range(count // 2))
+            *(one(self.engine) for _ in range(count)), *(one(self.read_engine) for _ in range(read_kept(count)))
         )
 
     @property
     def sync_engine(self) -> Engine:
         if self._sync is None:
-            self._sync = create_engine(self.url, pool_size=2, max_overflow=0)
+            self._sync = create_engine(self.url, pool_size=SYNC_POOL, max_overflow=0)
         return self._sync
 
     @asynccontextmanager
