@@ -418,7 +418,7 @@ def test_orders_have_the_completed_work_orders_fulfilment_made(sql: Sql, databas
                 continue
             spec = docs[("ProductSpecification", offering["productSpecification"]["id"])]
             domain = catalog_network_domain(spec) or fulfilment.GENERIC
-            assert [r[4] for r in rows] == list(fulfilment.ADD_TASKS.get(domain, ("activation",)))
+            assert [r[4] for r in rows] == list(fulfilment.add_tasks(domain))
             for seq, (
                 _,
                 _,

@@ -652,7 +652,7 @@ def _offers() -> dict[str, _Offer]:
     """The demo catalog (``telcrm.demo.catalog``) as product building blocks, built once."""
     from telcrm.catalog.service import network_domain
     from telcrm.demo import catalog
-    from telcrm.ordering.fulfilment import ADD_TASKS, GENERIC
+    from telcrm.ordering.fulfilment import GENERIC, add_tasks
 
     items = catalog._items()
     docs = {(kind, id_): doc for kind, id_, doc in items}
@@ -706,7 +706,7 @@ def _offers() -> dict[str, _Offer]:
             + _json(ref)
             + b',"product":{"id":"',
             domain=domain.encode(),
-            tasks=() if doc.get("isBundle") else tuple(t.encode() for t in ADD_TASKS.get(domain, ("activation",))),
+            tasks=() if doc.get("isBundle") else tuple(t.encode() for t in add_tasks(domain)),
         )
     return offers
 

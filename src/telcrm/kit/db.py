@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from telcrm.kit import bulk
+
 if TYPE_CHECKING:
     from telcrm.kit.auth import Context
 
@@ -318,7 +320,7 @@ def fitting_pool_size(url: str, processes: int, wanted: int, *, spare: int = 10)
     the sessions the database server still allows: ``max_connections`` less its reserved slots, the
     sessions open now and ``spare`` for tools and other clients. Returns (pool size, sessions
     allowed). A pool that outgrew the limit would fail requests with "too many clients" under load."""
-    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+    with psycopg.connect(bulk.plain_url(url)) as conn:
         row = conn.execute(
             "SELECT current_setting('max_connections')::int"
             " - current_setting('superuser_reserved_connections')::int"

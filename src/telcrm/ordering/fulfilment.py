@@ -92,11 +92,16 @@ def _action(item: Doc) -> str:
     return action
 
 
+def add_tasks(domain: str) -> tuple[str, ...]:
+    """The work orders a new product of ``domain`` gets, in order (a domain not listed: activation)."""
+    return ADD_TASKS.get(domain, ("activation",))
+
+
 def _tasks(action: str, domain: str) -> tuple[str, ...]:
     if action == "noChange":
         return ()
     if action == "add":
-        return ADD_TASKS.get(domain, ("activation",))
+        return add_tasks(domain)
     return {"modify": ("change",), "delete": ("cease",), "suspend": ("suspend",), "resume": ("resume",)}[action]
 
 
