@@ -504,19 +504,79 @@ def test_a_statement_a_partial_index_serves_names_its_constant_in_its_text(sql: 
         kitdb.inline("x' OR 'a' = 'a")
 
 
+def _plan(sql: Sql, statement: str, params: dict[str, Any]) -> str:
+    """The plan of ``statement`` with its values written in as literals, as the commit sends it
+    (``UnitOfWork.write``), as JSON text."""
+    rendered = psycopg.ClientCursor(sql.conn).mogrify(statement, params)
+    return json.dumps(sql.value(f"EXPLAIN (FORMAT JSON) {rendered}"))
+
+
 def test_taking_an_orders_numbers_walks_the_orders_entries_not_every_reserved_one(sql: Sql) -> None:
-    """With 'reserved' written into the text and rare in the statistics, the planner walked every
-    reserved entry of the status index (dead ones too) for each item completed; with the status a
-    parameter it takes the order's own entries."""
+    """Numbers are taken at commit with 'reserved' written into the text. While the statistics
+    held 'reserved' rare (all numbers free when last analysed), the planner walked every reserved
+    entry of the (status, number) index, dead ones too, for every result batch (ADR 10); with no
+    index by status but the free numbers' it takes the orders' own entries of the order-id index."""
     sql.conn.execute(
         "INSERT INTO number_pool (number, kind, status)"
         " SELECT '170' || lpad(n::text, 8, '0'), 'mobile', 'free' FROM generate_series(1, 3000) n"
     )
     sql.conn.execute("ANALYZE number_pool")
-    take = repository._TAKE.sql
-    assert "status = 'reserved'" not in take
-    plan = _generic_plan(sql, take, "ARRAY['O1', 'O2']", "'reserved'", "ARRAY['O1', 'O2']", "ARRAY['1', '1']")
-    assert "ix_number_pool_order_id" in plan and "ix_number_pool_status_number" not in plan
+    sql.conn.execute(
+        "UPDATE number_pool SET status = 'reserved', order_id = 'O' || number, item_id = '1'"
+        " WHERE number <= '17000002000'"
+    )
+    params = {
+        "order_ids": ["O17000000001", "O17000000002"],
+        "reserved": "reserved",
+        "pair_orders": ["O17000000001", "O17000000002"],
+        "pair_items": ["1", "1"],
+    }
+    plan = _plan(sql, repository._TAKE.sql, params)
+    assert "ix_number_pool_order_id" in plan, plan
+    # the old index is what the planner took: the check can fail
+    sql.conn.execute("CREATE INDEX ix_test_status_number ON number_pool (status, number)")
+    try:
+        assert "ix_test_status_number" in _plan(sql, repository._TAKE.sql, params)
+    finally:
+        sql.conn.execute("DROP INDEX ix_test_status_number")
+
+
+def test_free_numbers_and_lapsed_reservations_are_read_from_their_partial_indexes(sql: Sql, client: TestClient) -> None:
+    """选号 reads the range of free numbers its prefix names, also in a generic plan (psycopg
+    prepares a statement from its fifth run); the sweep reads only numbers with a deadline."""
+    sql.conn.execute(
+        "INSERT INTO number_pool (number, kind, status, order_id, item_id, reserved_until)"
+        " SELECT '17' || lpad(n::text, 9, '0'), 'mobile',"
+        " CASE WHEN n % 3 = 0 THEN 'reserved' ELSE 'free' END,"
+        " CASE WHEN n % 3 = 0 THEN 'O' || n END, CASE WHEN n % 3 = 0 THEN '1' END,"
+        " CASE WHEN n % 300 = 0 THEN now() - interval '1 day' END"
+        " FROM generate_series(1, 30000) n"
+    )
+    sql.conn.execute("ANALYZE number_pool")
+    db: Database = client.app_state.db  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    async def go() -> tuple[list[dict[str, str]], list[str]]:
+        async with db.unit_of_work() as uow:
+            ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
+            conn = await uow.session.connection()
+            sync = conn.sync_connection
+            assert sync is not None
+            event.listen(sync, "before_cursor_execute", lambda *a: seen.append(a[2]))
+            free = await repository.free_numbers(ctx, "1700000012", 5)
+            lapsed = await repository.expired_reservations(ctx, datetime.now(UTC), 1000)
+            return free, lapsed
+
+    free, lapsed = client.portal.call(go)  # type: ignore[union-attr]
+    assert [f["number"] for f in free] == ["17000000121", "17000000122", "17000000124", "17000000125", "17000000127"]
+    assert sorted(lapsed) == sorted(f"O{n}" for n in range(300, 30001, 300))
+    listing, sweep = seen
+    values = {"status_1": "'free'", "param_1": "'1700000012'", "param_2": "'1700000013'"}
+    values |= {"param_3": "'1700000012'", "param_4": "5"}
+    args = [values.get(name, "NULL") for name in re.findall(r"%\((\w+)\)s", listing)]
+    plan = _generic_plan(sql, listing, *args)
+    assert "ix_number_pool_free" in plan and '"Index Cond"' in plan, plan
+    assert "ix_number_pool_reserved_until" in _generic_plan(sql, sweep, "now()", "1000")
 
 
 def test_numbers_taken_in_one_transaction_are_taken_in_one_statement_item_by_item(sql: Sql, client: TestClient) -> None:

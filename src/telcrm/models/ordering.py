@@ -61,7 +61,13 @@ class NumberPool(Timestamps, Base):
     item_id: Mapped[str | None] = mapped_column(String(100))  # the order item that chose it
     reserved_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_number_pool_status_number", "status", "number"),)
+    __table_args__ = (
+        # 选号: free numbers by prefix, in order ("C": a prefix is a range of the index); statements
+        # about one order's numbers go by the order-id index, which no status index can outbid
+        Index("ix_number_pool_free", text('number COLLATE "C"'), postgresql_where=text("status = 'free'")),
+        # the sweep for lapsed reservations (only held and pending orders' numbers have a deadline)
+        Index("ix_number_pool_reserved_until", "reserved_until", postgresql_where=text("reserved_until IS NOT NULL")),
+    )
 
 
 class WorkOrder(Timestamps, Base):
