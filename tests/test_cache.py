@@ -133,3 +133,39 @@ def test_catalog_pages_are_copied_and_dropped_with_the_catalog(client, admin, sq
     assert _wait(lambda: pages.generation > before)
     assert [o["id"] for o in client.get(url, headers=admin).json()] == [offer["id"]]
     assert client.get(url).status_code == 401  # a copy is no way around authentication
+
+
+def test_an_offering_is_copied_and_dropped_with_the_catalog(client, admin, sql: Sql) -> None:
+    """An offering's page (GET by id) is kept as list pages are: a change here is seen at once, a
+    change elsewhere once its notice arrives; an unknown id is not remembered as missing."""
+    offer, _ = _order(client, admin)
+    url = f"/tmf-api/productCatalogManagement/v4/productOffering/{offer['id']}"
+    assert _wait(cache.listening)
+    marker = cache.shared("test.marker")
+    seen = marker.generation
+    sql.conn.execute("SELECT pg_notify('telcrm_cache', 'test.marker')")
+    assert _wait(lambda: marker.generation > seen)
+    pages = cache.shared("catalog.pages")
+    assert client.get(url, headers=admin).json()["lifecycleStatus"] == "active"
+    assert f"ProductOffering|id|{offer['id']}" in pages._data  # kept
+    # read from the copy: a change the database got without a notice is not seen yet
+    sql.conn.execute(
+        "UPDATE catalog_item SET body = jsonb_set(body, '{name}', '\"renamed\"') WHERE id = %s", (offer["id"],)
+    )
+    assert client.get(url, headers=admin).json()["name"] == offer["name"]
+    before = pages.generation
+    sql.conn.execute("SELECT pg_notify('telcrm_cache', 'catalog')")
+    assert _wait(lambda: pages.generation > before)
+    assert client.get(url, headers=admin).json()["name"] == "renamed"
+    # a change here: the next read is fresh
+    patch = {**admin, "Content-Type": "application/merge-patch+json"}
+    r = client.patch(url, json={"lifecycleStatus": "retired"}, headers=patch)
+    assert r.status_code == 200, r.text
+    assert client.get(url, headers=admin).json()["lifecycleStatus"] == "retired"
+    # the same id under another type is another item
+    spec_url = url.replace("productOffering", "productSpecification")
+    assert client.get(spec_url, headers=admin).status_code == 404
+    missing = "/tmf-api/productCatalogManagement/v4/productOffering/not-yet-there"
+    assert client.get(missing, headers=admin).status_code == 404
+    assert not any(key.endswith("|id|not-yet-there") for key in pages._data)
+    assert client.get(url).status_code == 401  # a copy is no way around authentication

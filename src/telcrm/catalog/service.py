@@ -301,6 +301,21 @@ class CatalogService(DocumentService[CatalogItem]):
         pages.store(mark, key, [docs, total])
         return docs, total
 
+    async def get(self, ctx: Context, id_: str) -> Doc:
+        """One catalog item, from the process's copy as pages are (an offering's page is what a
+        channel opens most after the list), else the database."""
+        await self.authorize(ctx, "read", None, None)
+        pages = cache.shared(PAGES, max_entries=2_000)
+        fresh = cache.changed_here(ctx, CACHE)
+        key = f"{self.type_name}|id|{id_}"
+        hit = None if fresh else pages.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        mark = None if fresh else pages.mark()
+        doc = await super().get(ctx, id_)
+        pages.store(mark, key, doc)
+        return doc
+
     # ----- hooks -------------------------------------------------------------------------
     async def authorize(self, ctx: Context, action: str, row: CatalogItem | None, doc: Doc | None) -> None:
         policy.check(ctx, action)
@@ -492,7 +507,7 @@ async def offering_document(ctx: Context, offering_id: str) -> Doc | None:
 
 MEMO = "catalog.documents"  # per transaction: catalog documents already read
 CACHE = "catalog"  # per process, dropped whenever the catalog changes (kit.cache)
-PAGES = "catalog.pages"  # list pages, dropped with it
+PAGES = "catalog.pages"  # list pages and single items, dropped with it
 
 
 async def documents(ctx: Context, ids: list[str]) -> dict[str, Doc]:
