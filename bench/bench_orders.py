@@ -309,6 +309,24 @@ def check(conn: psycopg.Connection[Any], tag: str, placed: int) -> dict[str, Any
     return out
 
 
+def machine_state() -> str:
+    """How fast this machine is just now, for comparing runs: the same code ran 1.5x slower from
+    one hour to the next on the same (virtual) machine (ADR 10). The time of a fixed pure-Python
+    loop, and the share of the last 10 s in which some task waited for a core (the kernel's
+    pressure stall information, where there is one)."""
+    started = time.perf_counter()
+    x = 0
+    for i in range(10_000_000):
+        x += i
+    loop = time.perf_counter() - started
+    try:
+        some = Path("/proc/pressure/cpu").read_text().split("\n", 1)[0]
+        stall = f"; waiting for a core {float(some.split()[1].split('=')[1]):.1f}% of the last 10 s"
+    except (OSError, IndexError, ValueError):
+        stall = ""
+    return f"machine: a 10M-step Python loop took {loop:.2f} s (0.67-0.93 s seen idle){stall}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -386,6 +404,7 @@ def main() -> None:
         wait_healthy(args.sim_port)
         upgrade_catalog(base, admin_key)
         print(f"customers in database: {customers:,}; server workers: {args.workers}")
+        print(machine_state())
         if not args.catalog_duration:
             pass  # catalog figures not asked for
         elif shutil.which("wrk"):
