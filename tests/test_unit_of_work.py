@@ -504,6 +504,16 @@ def test_a_statement_a_partial_index_serves_names_its_constant_in_its_text(sql: 
         kitdb.inline("x' OR 'a' = 'a")
 
 
+async def _statements(uow: UnitOfWork) -> list[str]:
+    """The text of every statement the transaction's connection runs from now on, as it runs."""
+    seen: list[str] = []
+    conn = await uow.session.connection()
+    sync = conn.sync_connection
+    assert sync is not None
+    event.listen(sync, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    return seen
+
+
 def _plan(sql: Sql, statement: str, params: dict[str, Any]) -> str:
     """The plan of ``statement`` with its values written in as literals, as the commit sends it
     (``UnitOfWork.write``), as JSON text."""
@@ -557,12 +567,10 @@ def test_free_numbers_and_lapsed_reservations_are_read_from_their_partial_indexe
     seen: list[str] = []
 
     async def go() -> tuple[list[dict[str, str]], list[str]]:
+        nonlocal seen
         async with db.unit_of_work() as uow:
             ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
-            conn = await uow.session.connection()
-            sync = conn.sync_connection
-            assert sync is not None
-            event.listen(sync, "before_cursor_execute", lambda *a: seen.append(a[2]))
+            seen = await _statements(uow)
             free = await repository.free_numbers(ctx, "1700000012", 5)
             lapsed = await repository.expired_reservations(ctx, datetime.now(UTC), 1000)
             return free, lapsed
@@ -613,12 +621,10 @@ def test_the_reservation_sweep_names_the_reserved_status_in_its_text(client: Tes
     seen: list[str] = []
 
     async def go() -> list[str]:
+        nonlocal seen
         async with db.unit_of_work() as uow:
             ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
-            conn = await uow.session.connection()
-            sync = conn.sync_connection
-            assert sync is not None
-            event.listen(sync, "before_cursor_execute", lambda *a: seen.append(a[2]))
+            seen = await _statements(uow)
             return await repository.expired_reservations(ctx, datetime.now(UTC), 10)
 
     assert client.portal.call(go) == []  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ References to catalog items are checked when they resolve here and kept as exter
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -285,36 +286,37 @@ class CatalogService(DocumentService[CatalogItem]):
         self.event_key = type_name[0].lower() + type_name[1:]
         self.events = SPEC_EVENTS[type_name]
 
-    async def list(self, ctx: Context, query: ListQuery) -> tuple[list[Doc], int]:
-        """A page of the catalog: from the process's copy of recent pages (dropped with the catalog,
-        kit.cache), else the database. Browsing the catalog is most of what channels do with it."""
-        await self.authorize(ctx, "list", None, None)
+    async def _copied(self, ctx: Context, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        """What ``read()`` returns, from the process's copy under ``key`` (dropped with the catalog,
+        kit.cache), else read and kept; read afresh in a transaction that changed the catalog."""
         pages = cache.shared(PAGES, max_entries=2_000)
         fresh = cache.changed_here(ctx, CACHE)
-        key = f"{self.type_name}|{query!r}"
         hit = None if fresh else pages.get(key)
         if hit is not None:
-            return hit[0], hit[1]
+            return hit
         mark = None if fresh else pages.mark()
-        rows, total = await self.store.list(ctx, query)
-        docs = [self.document(r) for r in rows]
-        pages.store(mark, key, [docs, total])
+        value = await read()
+        pages.store(mark, key, value)
+        return value
+
+    async def list(self, ctx: Context, query: ListQuery) -> tuple[list[Doc], int]:
+        """A page of the catalog: from the process's copy of recent pages, else the database.
+        Browsing the catalog is most of what channels do with it."""
+        await self.authorize(ctx, "list", None, None)
+
+        async def read() -> list[Any]:
+            rows, total = await self.store.list(ctx, query)
+            return [[self.document(r) for r in rows], total]
+
+        docs, total = await self._copied(ctx, f"{self.type_name}|{query!r}", read)
         return docs, total
 
     async def get(self, ctx: Context, id_: str) -> Doc:
         """One catalog item, from the process's copy as pages are (an offering's page is what a
-        channel opens most after the list), else the database."""
+        channel opens most after the list), else the database (an unknown id is not kept)."""
         await self.authorize(ctx, "read", None, None)
-        pages = cache.shared(PAGES, max_entries=2_000)
-        fresh = cache.changed_here(ctx, CACHE)
-        key = f"{self.type_name}|id|{id_}"
-        hit = None if fresh else pages.get(key)
-        if hit is not None:
-            return hit  # type: ignore[no-any-return]
-        mark = None if fresh else pages.mark()
-        doc = await super().get(ctx, id_)
-        pages.store(mark, key, doc)
-        return doc
+        one = super().get
+        return await self._copied(ctx, f"{self.type_name}|id|{id_}", lambda: one(ctx, id_))  # type: ignore[no-any-return]
 
     # ----- hooks -------------------------------------------------------------------------
     async def authorize(self, ctx: Context, action: str, row: CatalogItem | None, doc: Doc | None) -> None:
