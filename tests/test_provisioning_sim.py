@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp
 from typer.testing import CliRunner
 
 from telcrm.cli.main import app as cli
-from telcrm.sim.provisioning import SimOptions, create_app
+from telcrm.sim.provisioning import Alarm, SimOptions, create_app
 
 KEY = "tck_provisioning_test"
 TASKS = [
@@ -342,3 +343,42 @@ def test_withdrawn_work_orders_are_not_done_and_late_withdrawals_are_counted(
     assert sim.stats()["withdrawn_late"] == 1
     bad = sim.http.post("/mobile/workOrders/withdraw", json={"workOrders": [{"id": "wo-1"}]})
     assert bad.status_code == 400 and "attempt" in bad.json()["error"]
+
+
+def test_an_alarm_wakes_at_its_time_or_when_rung_earlier() -> None:
+    """The simulator's loops sleep on an Alarm: until a time, unless rung for something due sooner."""
+
+    async def scenario() -> dict[str, float]:
+        loop = asyncio.get_running_loop()
+        alarm = Alarm()
+        out: dict[str, float] = {}
+        start = loop.time()
+        await alarm.wait(start + 0.05)  # nobody rings: the time comes
+        out["timed"] = loop.time() - start
+        alarm.ring()  # rung while nobody waits: the next wait returns at once
+        start = loop.time()
+        await alarm.wait(start + 5)
+        out["kept"] = loop.time() - start
+        start = loop.time()
+        waiting = asyncio.ensure_future(alarm.wait(start + 0.3))
+        await asyncio.sleep(0.01)
+        alarm.ring(start + 10)  # due after the wake-up: no reason to wake early
+        await asyncio.sleep(0.05)
+        out["later_ring_ignored"] = float(waiting.done())
+        alarm.ring(start + 0.1)  # due before the wake-up: wake now
+        await waiting
+        out["earlier_ring"] = loop.time() - start
+        start = loop.time()
+        waiting = asyncio.ensure_future(alarm.wait(None))  # nothing due: only a ring wakes it
+        await asyncio.sleep(0.05)
+        out["forever_waiting"] = float(not waiting.done())
+        alarm.ring(loop.time() + 100)
+        await waiting
+        return out
+
+    out = asyncio.run(scenario())
+    assert out["timed"] >= 0.05
+    assert out["kept"] < 1
+    assert out["later_ring_ignored"] == 0.0
+    assert 0.06 <= out["earlier_ring"] < 0.3
+    assert out["forever_waiting"] == 1.0
