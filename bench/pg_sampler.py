@@ -71,15 +71,17 @@ def statement(query: str) -> str:
     return shown + (" FOR UPDATE" if word == "SELECT" and "FOR UPDATE" in query.upper() else "")
 
 
-def _cpu_ticks() -> tuple[int, int] | None:
-    """(busy, all) clock ticks of all cores since boot, or None where there is no /proc/stat."""
+def _cpu_ticks() -> tuple[int, int, int] | None:
+    """(busy, all, stolen) clock ticks of all cores since boot, or None where there is no
+    /proc/stat. Busy includes stolen: time the hypervisor ran something else on our virtual cores
+    (``steal``), which none of our processes gets, and which comes in bursts."""
     try:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
     total = sum(fields[:8])  # guest time is already counted in user time
-    return total - idle, total
+    return total - idle, total, fields[7] if len(fields) > 7 else 0
 
 
 def _stalls() -> dict[str, int]:
@@ -170,9 +172,10 @@ def sample(url: str, out: Path, server: int = 0, sim: int = 0) -> None:
             if now != second:
                 new = conn.execute(WAL).fetchone() or wal
                 now_ticks = _cpu_ticks()
-                busy = None
+                busy = stolen = None
                 if ticks is not None and now_ticks is not None and now_ticks[1] > ticks[1]:
                     busy = round(cores * (now_ticks[0] - ticks[0]) / (now_ticks[1] - ticks[1]), 2)
+                    stolen = round(cores * (now_ticks[2] - ticks[2]) / (now_ticks[1] - ticks[1]), 2)
                 ticks = now_ticks
                 now_parts = cpu_by_part(server, sim, generator) if server else {}
                 by_part = {k: round(v - parts.get(k, 0.0), 2) for k, v in now_parts.items()}
@@ -198,6 +201,7 @@ def sample(url: str, out: Path, server: int = 0, sim: int = 0) -> None:
                         "tables": touched,
                         "lock_waits": dict(locks),
                         "cores_busy": busy,
+                        "cores_stolen": stolen,
                         "parts": by_part,
                         "stalls": stalled,
                         **_dirty(),
@@ -251,6 +255,11 @@ def windows(path: Path, started: float, width: int = 10) -> list[str]:
             held.update(s.get("lock_waits", {}))
         busy = [s["cores_busy"] for s in group if s.get("cores_busy") is not None]
         machine = f"; cores busy {sum(busy) / len(busy):.2f} (worst second {max(busy):.2f})" if busy else ""
+        stolen = [s["cores_stolen"] for s in group if s.get("cores_stolen") is not None]
+        if stolen:
+            machine += (
+                f", of them stolen by the hypervisor {sum(stolen) / len(stolen):.2f} (worst second {max(stolen):.2f})"
+            )
         shares: collections.Counter[str] = collections.Counter()
         for s in group:
             shares.update(s.get("parts", {}))
