@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,10 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
+from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.db import Database
+from telcrm.ordering import fulfilment
+from telcrm.ordering.service import orders as order_service
 from telcrm.worker.provisioning import WorkOrderSender
 from tests.conftest import Sql
 from tests.factories import (
@@ -434,6 +438,50 @@ def test_a_result_batch_does_not_wait_for_an_order_another_transaction_holds_to_
     assert [w["state"] for w in work(client, admin, held["id"])] == ["completed", "pending"]
     # provisioning sending the batch again changes nothing
     assert report(client, system, *(done(w) for w in first.values())) == {"accepted": 0, "ignored": 2}
+
+
+def test_a_result_batch_lets_the_process_run_other_requests_between_its_orders(
+    client, admin, sql: Sql, database_url: str, monkeypatch
+) -> None:
+    """Applying a batch's results is CPU with no wait inside an order (the writes go at commit):
+    the event loop runs the process's other requests (captures) between the batch's orders, so a
+    capture waits for one order's work, not for the whole batch (ADR 10)."""
+    shop = Shop(client, admin)
+    plan = product_line(client, admin, "mobile", "39 套餐")
+    placed = [shop.order(add("1", plan)) for _ in range(4)]
+    results = [done(open_work(client, admin, o["id"])[0]) for o in placed]
+    ticks = 0
+    seen: list[int] = []
+    advance = fulfilment.advance
+
+    async def counted(*args: Any, **kwargs: Any) -> None:
+        seen.append(ticks)  # how often the other task had run when this order's turn came
+        await advance(*args, **kwargs)
+
+    monkeypatch.setattr(fulfilment, "advance", counted)
+
+    async def scenario() -> int:
+        async def other_request() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        running = asyncio.create_task(other_request())
+        db = Database(database_url, pool_size=2)
+        try:
+            async with db.unit_of_work() as uow:
+                ctx = Context(uow=uow, caller=SYSTEM_CALLER, channel="test")
+                accepted, _, _ = await order_service.apply_results(ctx, results)
+        finally:
+            running.cancel()
+            await db.dispose()
+        return accepted
+
+    assert asyncio.run(scenario()) == 4
+    assert len(seen) == 4
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen))
+    assert {w["state"] for o in placed for w in work(client, admin, o["id"])} == {"completed", "pending"}
 
 
 def test_cancellation_before_any_work_is_done_and_refused_after(client, admin, login, sql: Sql) -> None:

@@ -16,6 +16,7 @@ before its work orders, so concurrent results for one order are applied one afte
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -257,6 +258,10 @@ async def apply_results(
     for row in rows:
         if row.id in touched:
             await advance(orders, ctx, row, by_order[row.id])
+            # an order's steps are CPU without a wait (their writes go at commit), a batch's tens
+            # of milliseconds: the process's other requests (captures) run between its orders,
+            # not after the whole batch (capture p99 at 200/s: 153-225 ms before, 66-129 ms after; ADR 10)
+            await asyncio.sleep(0)
     if resend:
         ctx.uow.after_commit(work_order_signal.notify)
     return accepted, ignored, later
