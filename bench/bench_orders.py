@@ -411,12 +411,22 @@ def main() -> None:
         env=env,
     )
     server = subprocess.Popen([telcrm, "serve", "--port", str(args.port), "--workers", str(args.workers)], env=env)
+    sampler: subprocess.Popen[bytes] | None = None
     try:
         wait_healthy(args.port)
         wait_healthy(args.sim_port)
         upgrade_catalog(base, admin_key)
         print(f"customers in database: {customers:,}; server workers: {args.workers}")
         print(machine_state())
+        samples = Path(tempfile.gettempdir()) / f"telcrm-bench-samples-{os.getpid()}.jsonl"
+        sampler = (  # from here on: the catalog phase's seconds too
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "bench/pg_sampler.py"), plain, str(samples), str(server.pid), str(sim.pid)]
+            )
+            if args.sample
+            else None
+        )
+        phases: list[tuple[str, float]] = []  # catalog scenarios and when each began
         if not args.catalog_duration:
             pass  # catalog figures not asked for
         elif shutil.which("wrk"):
@@ -426,6 +436,7 @@ def main() -> None:
             run_wrk(args.port, detail, admin_key, 3, 4, 1)
             print(f"{'catalog':<26}{'conns':>6}{'req/s':>10}{'p50':>10}{'p90':>10}{'p99':>10}{'non-2xx':>9}")
             for name, paths in (("browse (20 per page)", browse), ("offering detail", detail)):
+                phases.append((name, time.time()))
                 f = run_wrk(args.port, paths, admin_key, args.catalog_duration, 4, 1)
                 print(f"{name:<26}{4:>6}{f['rps']:>10}{f['p50']:>10}{f['p90']:>10}{f['p99']:>10}{f['non2xx']:>9}")
         else:
@@ -454,14 +465,6 @@ def main() -> None:
             )
             time.sleep(1)
         bodies = bodies[:total]
-        samples = Path(tempfile.gettempdir()) / f"telcrm-bench-samples-{os.getpid()}.jsonl"
-        sampler = (
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "bench/pg_sampler.py"), plain, str(samples), str(server.pid), str(sim.pid)]
-            )
-            if args.sample
-            else None
-        )
         started = time.perf_counter()
         started_wall = time.time()
         cpu_before = cpu_by_part(server.pid, sim.pid)
@@ -492,6 +495,9 @@ def main() -> None:
                 windows.setdefault(int(at // 10), []).append(latency)
         print("capture p99 per 10 s of the load: " + ", ".join(f"{pct(w, 99):.0f}" for _, w in sorted(windows.items())))
         if sampler and samples.exists():
+            for name, began in phases:  # the catalog phase's seconds (the sampler writes them when stopped)
+                print(f"catalog, {name}, per 5 s (wrk's own CPU is in cores busy, in none of the parts):")
+                print("\n".join(pg_sampler.windows(samples, began, 5, until=began + args.catalog_duration)))
             print("PostgreSQL per 10 s of the load (sampled 5 times a second; CPU = running, not waiting):")
             print("\n".join(pg_sampler.windows(samples, started_wall)))
             if args.latency_log:  # the seconds too, beside the latencies
@@ -573,6 +579,8 @@ def main() -> None:
         stats = httpx.get(f"http://127.0.0.1:{args.sim_port}/stats").json()
         print(f"provisioning simulator: {stats}")
     finally:
+        if sampler is not None and sampler.poll() is None:  # stopped early (an error before the load ended)
+            sampler.terminate()
         server.terminate()
         sim.terminate()
         server.wait(timeout=30)

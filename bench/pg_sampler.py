@@ -225,12 +225,13 @@ def sample(url: str, out: Path, server: int = 0, sim: int = 0) -> None:
     out.write_bytes(b"\n".join(orjson.dumps(s) for s in seconds))
 
 
-def windows(path: Path, started: float, width: int = 10) -> list[str]:
-    """One line per ``width`` seconds from ``started``: busy backends by wait, WAL, autovacuum."""
+def windows(path: Path, started: float, width: int = 10, *, until: float | None = None) -> list[str]:
+    """One line per ``width`` seconds from ``started`` (to ``until``): busy backends by wait, WAL,
+    autovacuum, cores busy and by part."""
     grouped: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
     for line in path.read_bytes().splitlines():
         s = orjson.loads(line)
-        if s["t"] >= int(started):
+        if s["t"] >= int(started) and (until is None or s["t"] < until):
             grouped[int(max(0.0, s["t"] - started) // width)].append(s)
     lines = []
     for n, group in sorted(grouped.items()):
