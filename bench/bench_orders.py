@@ -360,7 +360,7 @@ def main() -> None:
         "--sample",
         action="store_true",
         help="sample PostgreSQL's wait events, lock waits (waiter and blocker), WAL, autovacuum and the"
-        " machine's busy cores during the load and print them per 10 s",
+        " machine's busy and stolen cores during the catalog phase (per 5 s) and the load (per 10 s)",
     )
     parser.add_argument(
         "--latency-log",
