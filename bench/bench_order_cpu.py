@@ -19,7 +19,6 @@ On a busy or shared machine, compare runs of two commits alternately, several ti
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import io
 import os
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import make_key  # noqa: E402
-from bench_orders import MIX, ORDER, free_numbers, order_body, sample_shops  # noqa: E402
+from bench_orders import MIX, ORDER, free_numbers, order_body, run_loop, sample_shops  # noqa: E402
 from pg_sampler import _cpu_ticks  # noqa: E402
 
 from telcrm.api.app import create_app  # noqa: E402
@@ -155,12 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     url = resolve_database_url(settings.database_url, settings.data_dir)
-    try:
-        import uvloop  # the event loop telcrm serve runs on
-    except ImportError:
-        asyncio.run(run(url, args.orders, args.profile))
-    else:
-        uvloop.run(run(url, args.orders, args.profile))
+    run_loop(run(url, args.orders, args.profile))  # on uvloop, the event loop telcrm serve runs on
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,12 +23,14 @@ import orjson
 import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
-TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_api import wait_healthy  # noqa: E402
+from pg_sampler import cpu_by_part  # noqa: E402
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+def cpu_seconds(sim: int) -> float:
+    return cpu_by_part(0, sim, 0)["simulator"]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -49,27 +51,11 @@ async def run(args: argparse.Namespace) -> None:
 
     server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=args.port + 1, log_level="warning"))
     serving = asyncio.create_task(server.serve())
-    sim = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/telcrm"),
-            "provisioning-sim",
-            "--port",
-            str(args.port),
-            "--seed",
-            "7",
-            "--fail-share",
-            "0",
-        ]
-    )
+    telcrm = str(ROOT / ".venv/bin/telcrm")
+    sim = subprocess.Popen([telcrm, "provisioning-sim", "--port", str(args.port), "--seed", "7", "--fail-share", "0"])
     try:
+        await asyncio.to_thread(wait_healthy, args.port)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.port}") as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
             callback = f"http://127.0.0.1:{args.port + 1}/results"
             total = int(args.rate * args.duration)
             before = cpu_seconds(sim.pid)
