@@ -181,6 +181,74 @@ def test_write_object_inserts_and_updates_like_a_flush(client: TestClient, sql: 
     assert seen["updated"] >= seen["created"]
 
 
+def test_a_unit_of_work_that_needs_no_orm_opens_no_session_and_still_commits_or_rolls_back(
+    client: TestClient, sql: Sql
+) -> None:
+    """Plain statements alone (the hot paths): no session is opened, and the transaction still
+    commits when the block ends, or leaves nothing when it fails after a write."""
+    _order(sql)
+
+    async def plain(uow: UnitOfWork) -> None:
+        await uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(1)], jsonb=("payload",))
+        uow.buffer(
+            "test.rows", lambda rows: uow.insert_rows("work_order", repository.WORK_COLUMNS, rows, jsonb=("payload",))
+        ).append(_work(2))
+        assert uow._session is None
+
+    async def unbuffered(uow: UnitOfWork) -> None:  # committed by the connection, no message
+        await uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(3)], jsonb=("payload",))
+        assert uow._session is None
+
+    async def failing(uow: UnitOfWork) -> None:
+        await uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(4)], jsonb=("payload",))
+        assert uow._session is None
+        raise RuntimeError("after the write")
+
+    _run(client, plain)
+    _run(client, unbuffered)
+    with pytest.raises(RuntimeError):
+        _run(client, failing)
+    assert sql.rows("SELECT id FROM work_order ORDER BY id") == [("W0001",), ("W0002",), ("W0003",)]
+
+
+def test_plain_statements_and_a_session_opened_later_are_one_transaction(client: TestClient, sql: Sql) -> None:
+    """The session opened after plain statements sees their rows, and its changes and theirs commit
+    or roll back together."""
+    _order(sql)
+
+    def work(fail: bool, n: int) -> Callable[[UnitOfWork], Awaitable[None]]:
+        async def go(uow: UnitOfWork) -> None:
+            await uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(n)], jsonb=("payload",))
+            found = (await uow.session.execute(select(WorkOrder).where(WorkOrder.id == f"W{n:04d}"))).scalar_one()
+            found.status = "sent"  # the session's flush writes it at commit
+            if fail:
+                raise RuntimeError("after both")
+
+        return go
+
+    with pytest.raises(RuntimeError):
+        _run(client, work(True, 1))
+    _run(client, work(False, 2))
+    assert sql.rows("SELECT id, status FROM work_order") == [("W0002", "sent")]
+
+
+def test_objects_written_before_the_session_opens_join_it_persistent_and_clean(client: TestClient, sql: Sql) -> None:
+    async def work(uow: UnitOfWork) -> None:
+        early, deferred = _product("P1"), _product("P2")
+        await uow.write_object(early)
+        uow.defer_write(deferred)
+        assert uow._session is None
+        session = uow.session.sync_session
+        assert early in session and deferred in session and not session.new and not session.dirty
+        # from the identity map: the deferred row is not in the database before the commit
+        assert await uow.session.get(Product, "P2") is deferred
+        deferred.status = "suspended"
+        uow.defer_write(deferred)  # written once, with the later values
+
+    _run(client, work)
+    assert sql.rows("SELECT id, status FROM product ORDER BY id") == [("P1", "active"), ("P2", "suspended")]
+
+
 class _Scratch(DeclarativeBase):
     pass
 
