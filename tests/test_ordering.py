@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -394,6 +395,36 @@ def test_number_pool_choose_reserve_and_release(client, admin, login, sql: Sql) 
     assert r.json()["state"] == "done"
     assert sql.rows("SELECT status, order_id FROM number_pool WHERE number = '13800000001'") == [("free", None)]
     assert place(client, admin, order(other, numbered("1", offer, "13800000001")))["state"] == "inProgress"
+
+
+def test_numbers_reserved_with_the_first_look_ups_are_settled_by_the_orders_outcome(client, admin, sql: Sql) -> None:
+    """A capture reserves its chosen numbers in the round trip of its first look-ups, with no
+    expiry: a held order's reservation then lapses after a week, and a retry that finds the first
+    order keeps none (ADR 10)."""
+    for number in ("13700000001", "13700000002"):
+        sql.conn.execute("INSERT INTO number_pool (number, kind, status) VALUES (%s, 'mobile', 'free')", (number,))
+    customer = make_customer(client, admin)
+    offer = offering(client, admin)
+    account = make_overdue_account(client, admin, customer, limit=0, overdue=10)
+    chosen = numbered("1", offer, "13700000001")
+    held = place(client, admin, order(customer, chosen, billingAccount={"id": account["id"]}))
+    assert held["state"] == "held"
+    status, owner, lapse = sql.rows(
+        "SELECT status, order_id, reserved_until - now() FROM number_pool WHERE number = '13700000001'"
+    )[0]
+    assert (status, owner) == ("reserved", held["id"])
+    assert timedelta(days=6, hours=23) < lapse <= timedelta(days=7)
+    # the first order gave its number back (cancelled); its retry answers it and reserves nothing
+    body = order(customer, numbered("1", offer, "13700000002"))
+    first = client.post(ORDER, json=body, headers={**admin, "Idempotency-Key": "num-1"})
+    assert first.status_code == 201, first.text
+    r = client.post(f"{ORDERING}/cancelProductOrder", json={"productOrder": {"id": first.json()["id"]}}, headers=admin)
+    assert r.status_code == 201 and r.json()["state"] == "done", r.text
+    assert sql.rows("SELECT status, order_id FROM number_pool WHERE number = '13700000002'") == [("free", None)]
+    again = client.post(ORDER, json=body, headers={**admin, "Idempotency-Key": "num-1"})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert sql.rows("SELECT status, order_id FROM number_pool WHERE number = '13700000002'") == [("free", None)]
+    assert sql.count("product_order", "customer_id = %s", customer["id"]) == 2
 
 
 def test_concurrent_retries_with_one_external_id_make_one_order(client, admin, sql: Sql) -> None:

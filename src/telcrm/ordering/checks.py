@@ -271,17 +271,24 @@ def chosen_number(item: Doc) -> str | None:
     return None
 
 
-async def _numbers(ctx: Context, doc: Doc, verdict: Verdict, reserving: bool) -> None:
+def chosen_numbers(doc: Doc) -> list[tuple[str, str, bool]]:
+    """The numbers the order's items choose, in the order of the items: (item id, number, whether
+    an earlier item chose that number already)."""
     seen: set[str] = set()
+    out: list[tuple[str, str, bool]] = []
     for _, item in walk(dicts(doc.get("productOrderItem"))):
         number = chosen_number(item)
-        if number is None:
-            continue
-        item_id = str(item.get("id"))
-        if number in seen:
+        if number is not None:
+            out.append((str(item.get("id")), number, number in seen))
+            seen.add(number)
+    return out
+
+
+async def _numbers(ctx: Context, doc: Doc, verdict: Verdict, reserving: bool) -> None:
+    for item_id, number, again in chosen_numbers(doc):
+        if again:
             verdict.item(item_id, f"number {number} is chosen twice in the order")
             continue
-        seen.add(number)
         problem = None if reserving else await number_problem(ctx, number)
         if problem is not None:
             verdict.item(item_id, problem)

@@ -109,6 +109,22 @@ async def number_status(ctx: Context, number: str) -> str | None:
     return (await ctx.uow.session.execute(stmt)).scalar_one_or_none()
 
 
+def reserve_number_ahead(number: str, order_id: str, item_id: str) -> Ahead:
+    """The reservation of a free number for an order item with no expiry, to be read ahead with a
+    capture's first look-ups (``OrderService.capture``): one wait on the database fewer."""
+    return _RESERVE.ahead(number=number, order_id=order_id, item_id=item_id, until=None)
+
+
+async def hold_numbers(ctx: Context, order_id: str, until: datetime) -> None:
+    """The numbers an order reserved lapse at ``until`` unless it goes into fulfilment by then."""
+    stmt = (
+        update(NumberPool)
+        .where(NumberPool.order_id == order_id, NumberPool.status == "reserved")
+        .values(reserved_until=until)
+    )
+    await ctx.uow.session.execute(stmt)
+
+
 async def reserve_number(ctx: Context, number: str, order_id: str, item_id: str, hold: timedelta | None) -> bool:
     """Take a free number for an order item (for ``hold``, or until the order ends); False when it
     is not free (any more)."""

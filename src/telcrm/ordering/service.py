@@ -63,6 +63,8 @@ NOT_DELETABLE = ("pending", "inProgress", "assessingCancellation", "pendingCance
 NOTE_TYPE = "OrderCheckNote"
 KEY = "ordering.idempotency_key"
 ROW = "ordering.row"  # the order row last written, for the steps that follow in the same transaction
+# a capture's order id, the numbers it tried to reserve with its first look-ups and those it got
+EARLY = "ordering.reserved_ahead"
 # A chosen number stays reserved for the order this long (fulfilment takes it; ADR 6).
 NUMBER_HOLD = timedelta(days=7)
 # States in which an order gives its reserved numbers back.
@@ -199,14 +201,24 @@ class OrderService(DocumentService[ProductOrder]):
         # unique indexes back this: a race they settle is a 409, never a second order). The lock,
         # the look-ups for an earlier order and those the checks start with go in one round trip,
         # in this order: each look-up still sees what was committed before it ran, after the lock.
+        # The chosen numbers are reserved in that round trip too, last, for the order's id taken
+        # now: most orders go into fulfilment, which keeps them (a held or rejected one is settled
+        # by ``_reserve``; a retry gives back what it got).
         keys = self._keys(ctx, data, idempotency_key)
         looks = [repository.serialize_ahead(keys), *self._existing_ahead(ctx, data, idempotency_key)]
-        await ctx.uow.read_ahead([look for look in looks if look is not None] + checks.ahead(data))
+        order_id = self.new_id()
+        tried = [(item_id, number) for item_id, number, again in checks.chosen_numbers(data) if not again]
+        reserving = [repository.reserve_number_ahead(number, order_id, item_id) for item_id, number in tried]
+        await ctx.uow.read_ahead([look for look in looks if look is not None] + checks.ahead(data) + reserving)
+        got = {pair for pair, look in zip(tried, reserving, strict=True) if ctx.uow.ahead.pop(look, None)}
         await repository.serialize(ctx, keys)
         existing = await self._existing(ctx, data, idempotency_key)
         if existing is not None:
+            if got:
+                await repository.release_numbers(ctx, order_id)
             return existing.body, False
         ctx.extra[KEY] = idempotency_key
+        ctx.extra[EARLY] = (order_id, set(tried), got)
         # the order, its work orders and what else it makes are written at commit, in one round
         # trip with the search keys, audit, events and COMMIT (nothing reads them back before)
         with deferred_writes(ctx):
@@ -311,23 +323,37 @@ class OrderService(DocumentService[ProductOrder]):
             columns.update(new_scope(ctx.caller))
         return columns
 
+    async def _allocate_id(self, ctx: Context) -> str:
+        early = ctx.extra.get(EARLY)
+        return early[0] if early is not None else self.new_id()
+
     async def _reserve(self, ctx: Context, order_id: str, verdict: Verdict) -> None:
         """Reserve the chosen numbers in the capture transaction; one not free rejects the item (the
-        order's other problems are still all reported: numbers are checked even if it is rejected)."""
+        order's other problems are still all reported: numbers are checked even if it is rejected).
+        Numbers the capture reserved with its first look-ups (``capture``) are not reserved again."""
         # an order that goes into fulfilment at once holds its numbers until it ends (no expiry)
         hold = None if verdict.state == "acknowledged" else NUMBER_HOLD
+        early = ctx.extra.pop(EARLY, None)
+        tried, got = (early[1], early[2]) if early is not None and early[0] == order_id else (set(), set())
         for item_id, number in verdict.numbers:
+            pair = (item_id, number)
+            if pair in got:
+                continue  # free, and this order's since the first look-ups
             if verdict.state == "rejected":
                 problem = await checks.number_problem(ctx, number)
-            elif await repository.reserve_number(ctx, number, order_id, item_id, hold):
+            elif pair not in tried and await repository.reserve_number(ctx, number, order_id, item_id, hold):
                 continue
-            else:
+            else:  # not free when the first look-ups tried it, or now
                 problem = await checks.number_problem(ctx, number) or f"number {number} was just taken"
             if problem is not None:
                 verdict.item(item_id, problem)
                 verdict.state = "rejected"
         if verdict.state == "rejected":
             await repository.release_numbers(ctx, order_id)
+        elif got - set(verdict.numbers):  # (the checks choose the same numbers: never, unless they change)
+            await repository.release_numbers(ctx, order_id, [item for item, _ in got - set(verdict.numbers)])
+        if got and hold is not None and verdict.state != "rejected":
+            await repository.hold_numbers(ctx, order_id, datetime.now(UTC) + hold)
 
     async def after_write(self, ctx: Context, row: ProductOrder, before: Doc | None) -> None:
         ctx.extra[ROW] = row
