@@ -24,10 +24,11 @@ import psycopg
 from psycopg.adapt import Transformer
 from sqlalchemy import String, create_engine, literal_column
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.util import greenlet_spawn
 
 from telcrm.kit import bulk
 
@@ -394,33 +395,55 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """A transaction that commits when the block ends normally and rolls back otherwise."""
-        async with self.engine.connect() as connection:
-            uow = UnitOfWork(connection)
-            try:
-                yield uow
-            except BaseException:
-                await uow.rollback()
-                raise
-            else:
-                await uow.commit()
-            finally:
-                await uow.close()
+        uow = UnitOfWork(await self.engine.connect())
+        try:
+            yield uow
+        except BaseException:
+            await uow.rollback()
+            raise
+        else:
+            await uow.commit()
+        finally:
+            await _to_completion(uow.close())
 
     @asynccontextmanager
     async def read_only(self) -> AsyncIterator[UnitOfWork]:
         """A unit of work for reads: autocommit, so no BEGIN/COMMIT round trips; never commits."""
-        async with self.read_engine.connect() as connection:
-            uow = UnitOfWork(connection)
-            try:
-                yield uow
-            finally:
-                await uow.close()
+        uow = UnitOfWork(await self.read_engine.connect())
+        try:
+            yield uow
+        finally:
+            await _to_completion(uow.close())
 
     async def dispose(self) -> None:
         await self.engine.dispose()
         await self.read_engine.dispose()
         if self._sync is not None:
             self._sync.dispose()
+
+
+async def _to_completion(work: Awaitable[None]) -> None:
+    """Await ``work`` (a unit of work's close: the connection goes back to its pool) to its end even
+    if the awaiting task is cancelled meanwhile, then let the cancellation through, as SQLAlchemy's
+    own context managers do: cut short, the connection would go back later, or never."""
+    task = asyncio.ensure_future(work)
+    cancelled: BaseException | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    task.result()
+    if cancelled is not None:
+        raise cancelled
+
+
+def _close(session: Session, connection: Connection) -> None:
+    """Close a session and the connection it was opened on, in one pass into the sync world."""
+    try:
+        session.close()
+    finally:
+        connection.close()
 
 
 def _changed_values(obj: Any, state: Any, table: Any, key: str) -> dict[str, Any]:
@@ -686,10 +709,14 @@ class UnitOfWork:
         self._driver = self._session = None
 
     async def close(self) -> None:
-        """Close the session, if one was opened, and drop what the transaction held (``release``)."""
+        """Close the session, if one was opened, and the connection (back to its pool: a rollback
+        first, which sends nothing once the transaction is over); drop what the transaction held
+        (``release``)."""
         try:
-            if self._session is not None:
-                await self._session.close()
+            if self._session is None:
+                await self.connection.close()
+            else:  # one greenlet switch for both, not one each
+                await greenlet_spawn(_close, self._session.sync_session, self.connection.sync_connection)
         finally:
             self.release()
 
