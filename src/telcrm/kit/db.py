@@ -364,13 +364,13 @@ class Database:
             connect_args={"options": _with_options(url, "-c max_parallel_workers_per_gather=0")},
             **json_opts,
         )
+        # sessions of their own, outside any unit of work (the health check, authentication)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # Reads get their own pool of autocommit connections: no BEGIN/COMMIT round trips and no
         # isolation-level switching per checkout.
         self.read_engine: AsyncEngine = create_async_engine(
             url, pool_size=read_kept(keep), max_overflow=0, isolation_level="AUTOCOMMIT", **json_opts
         )
-        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._sync: Engine | None = None
 
     async def warm(self, count: int) -> None:
@@ -494,7 +494,7 @@ class UnitOfWork:
     """One transaction on a pooled connection. The ORM's session is opened on that connection only
     when something asks for it (``session``): the hot paths run their statements on the psycopg
     connection itself (``driver``), and a transaction that needs no session costs none of its
-    machinery (about 0.2 ms of CPU, a third of a capture's database handling: ADR 10)."""
+    machinery (0.1–0.2 ms of CPU per transaction, ``bench/bench_uow.py``: ADR 10)."""
 
     connection: AsyncConnection
     _after_commit: list[AfterCommit] = field(default_factory=list)
