@@ -115,16 +115,6 @@ def reserve_number_ahead(number: str, order_id: str, item_id: str) -> Ahead:
     return _RESERVE.ahead(number=number, order_id=order_id, item_id=item_id, until=None)
 
 
-async def hold_numbers(ctx: Context, order_id: str, until: datetime) -> None:
-    """The numbers an order reserved lapse at ``until`` unless it goes into fulfilment by then."""
-    stmt = (
-        update(NumberPool)
-        .where(NumberPool.order_id == order_id, NumberPool.status == "reserved")
-        .values(reserved_until=until)
-    )
-    await ctx.uow.session.execute(stmt)
-
-
 async def reserve_number(ctx: Context, number: str, order_id: str, item_id: str, hold: timedelta | None) -> bool:
     """Take a free number for an order item (for ``hold``, or until the order ends); False when it
     is not free (any more)."""
@@ -181,12 +171,13 @@ async def _take(uow: UnitOfWork, pairs: list[tuple[str, str]]) -> None:
     )
 
 
-async def keep_numbers(ctx: Context, order_id: str) -> None:
-    """An order in fulfilment keeps its numbers until it ends: no expiry."""
+async def keep_numbers(ctx: Context, order_id: str, until: datetime | None = None) -> None:
+    """The numbers an order reserved lapse at ``until``, or never (None: an order in fulfilment
+    keeps them until it ends)."""
     stmt = (
         update(NumberPool)
         .where(NumberPool.order_id == order_id, NumberPool.status == "reserved")
-        .values(reserved_until=None)
+        .values(reserved_until=until)
     )
     await ctx.uow.session.execute(stmt)
 

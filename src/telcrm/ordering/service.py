@@ -350,10 +350,12 @@ class OrderService(DocumentService[ProductOrder]):
                 verdict.state = "rejected"
         if verdict.state == "rejected":
             await repository.release_numbers(ctx, order_id)
-        elif got - set(verdict.numbers):  # (the checks choose the same numbers: never, unless they change)
-            await repository.release_numbers(ctx, order_id, [item for item, _ in got - set(verdict.numbers)])
-        if got and hold is not None and verdict.state != "rejected":
-            await repository.hold_numbers(ctx, order_id, datetime.now(UTC) + hold)
+            return
+        unchosen = got - set(verdict.numbers)  # (none: the checks choose the numbers the capture read)
+        if unchosen:
+            await repository.release_numbers(ctx, order_id, [item for item, _ in unchosen])
+        if got and hold is not None:
+            await repository.keep_numbers(ctx, order_id, datetime.now(UTC) + hold)
 
     async def after_write(self, ctx: Context, row: ProductOrder, before: Doc | None) -> None:
         ctx.extra[ROW] = row
