@@ -221,16 +221,10 @@ def cpu_by_part(server: int, sim: int) -> dict[str, float]:
 
 
 def open_work_orders(url: str) -> int:
-    """Work orders the server still has to send, or to hear back about. Counted from the partial
-    indexes of those statuses, one each: ``status IN (...)`` read all of ``work_order`` (1.8 GB on
-    the 1M build, from disk after a restore, just before the load). A waiting work order always
-    follows one of these in its order."""
+    """Work orders the server still has to send, or to hear back about: the queue of open work
+    orders (a waiting work order always follows one of these in its order)."""
     with psycopg.connect(url) as conn:
-        found = conn.execute(
-            "SELECT (SELECT count(*) FROM work_order WHERE status = 'pending')"
-            " + (SELECT count(*) FROM work_order WHERE status = 'sent')"
-            " + (SELECT count(*) FROM work_order WHERE status = 'withdrawing')"
-        ).fetchone()
+        found = conn.execute("SELECT count(*) FROM work_order_queue").fetchone()
     return int(found[0]) if found else 0
 
 

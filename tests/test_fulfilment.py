@@ -579,6 +579,18 @@ def _run(database_url: str, job: Callable[[Database], Any]) -> Any:
     return asyncio.run(go())
 
 
+def queue_disagreements(sql: Sql) -> list[tuple[Any, ...]]:
+    """Work orders whose entry in the queue of open work orders is missing, extra or stale: every
+    pending, sent or withdrawing work order has one, with its status and due time (sent: when it
+    was sent), and no other work order has one (revision 0017)."""
+    return sql.rows(
+        "SELECT w.id, w.status, q.status FROM work_order w FULL JOIN work_order_queue q ON q.id = w.id"
+        " WHERE (w.status IN ('pending', 'sent', 'withdrawing')) IS DISTINCT FROM (q.id IS NOT NULL)"
+        " OR q.status <> w.status"
+        " OR q.due_at <> CASE w.status WHEN 'sent' THEN w.sent_at ELSE w.next_attempt_at END"
+    )
+
+
 def test_a_held_order_is_cancelled_when_its_number_reservation_lapses(
     client, admin, sql: Sql, database_url: str
 ) -> None:
@@ -716,6 +728,7 @@ def test_orders_are_carried_to_completion_through_the_real_simulator(login, sql:
     assert sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductOrderCreateEvent'") == 30
     assert sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductCreateEvent'") == len(made)
     assert sql.value("SELECT count(*) FROM outbox_event WHERE event_type = 'ProductBillingStartEvent'") == len(made)
+    assert sql.count("work_order_queue") == 0 and queue_disagreements(sql) == []
 
 
 @contextlib.contextmanager
@@ -779,6 +792,7 @@ def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order
         assert _run(database_url, send) == 3  # the first task of each part, and of the broadband order
         steps = {(w["productOrderItemId"], w["task"]): w for w in work(client, admin, failing["id"])}
         assert steps[("1.2", "port")]["state"] == "sent"
+        assert sql.count("work_order_queue", "status = 'sent'") == 3 and queue_disagreements(sql) == []
         report(client, system, failed(steps[("1.1", "number")], "no such number range", retryable=False))
         after = {(w["productOrderItemId"], w["task"]): w["state"] for w in work(client, admin, failing["id"])}
         assert after[("1.2", "port")] == "withdrawing"  # provisioning has it: it must be told
@@ -786,13 +800,95 @@ def test_work_sent_to_provisioning_is_withdrawn_when_its_item_fails_or_its_order
         r = client.post(CANCEL, json={"productOrder": {"id": cancelled["id"]}}, headers=admin)
         assert r.status_code == 201, r.text
         assert next(w["state"] for w in work(client, admin, cancelled["id"]) if w["task"] == "port") == "withdrawing"
+        assert sql.count("work_order_queue", "status = 'withdrawing'") == 2 and queue_disagreements(sql) == []
         assert _run(database_url, withdraw) == 2
         assert _run(database_url, withdraw) == 0  # told once
         stats = httpx.get(f"{sim_url}/stats").json()
         assert (stats["withdrawn"], stats["in_progress"]) == (2, 1)  # the failed number task was done
-    assert sql.count("work_order", "status = 'withdrawing'") == 0
+    assert sql.count("work_order", "status = 'withdrawing'") == 0 and queue_disagreements(sql) == []
     assert shop.get(failing["id"])["state"] == "failed"
     assert shop.get(cancelled["id"])["state"] == "cancelled"
+
+
+def test_work_orders_sent_and_never_answered_are_sent_again_and_answered_ones_leave_the_queue(
+    client, admin, login, sql: Sql, database_url: str
+) -> None:
+    system = login("system")
+    shop = Shop(client, admin)
+    line = product_line(client, admin, "fixed", "市话")  # one task: switch
+    first, second = shop.order(add("1", line)), shop.order(add("1", line))
+    assert sql.count("work_order_queue", "status = 'pending'") == 2 and queue_disagreements(sql) == []
+
+    with slow_simulator() as sim_url:
+
+        async def send_then_sweep(db: Database) -> tuple[int, int, int]:
+            sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb", resend_after=60)
+            try:
+                sent = await sender.send_due()
+                # the first order's work order was sent two minutes ago, the second's just now
+                sql.conn.execute(
+                    "UPDATE work_order SET sent_at = sent_at - interval '2 minutes' WHERE order_id = %s", (first["id"],)
+                )
+                sql.conn.execute(
+                    "UPDATE work_order_queue q SET due_at = w.sent_at FROM work_order w"
+                    " WHERE w.id = q.id AND w.order_id = %s",
+                    (first["id"],),
+                )
+                await sender.sweep()
+                again = await sender.send_due()
+                return sent, again, await sender.send_due()
+            finally:
+                await sender.close()
+
+        assert _run(database_url, send_then_sweep) == (2, 1, 0)  # only the unanswered one, once
+    resent = work(client, admin, first["id"])[0]
+    assert resent["state"] == "sent"
+    assert sql.value("SELECT send_attempts FROM work_order WHERE id = %s", resent["id"]) == 2
+    assert queue_disagreements(sql) == []
+    # answered (late, for the first sending: same attempt), the work order leaves the queue
+    report(client, system, done(resent))
+    assert shop.get(first["id"])["state"] == "completed"
+    assert sql.rows(
+        "SELECT q.status FROM work_order_queue q JOIN work_order w USING (id) WHERE w.order_id = %s", second["id"]
+    ) == [("sent",)]
+    assert sql.count("work_order_queue") == 1  # the second order's, still unanswered
+    assert queue_disagreements(sql) == []
+
+
+def test_the_sender_vacuums_the_queue_of_open_work_orders_after_rounds_that_changed_it(
+    client, admin, sql: Sql, database_url: str
+) -> None:
+    shop = Shop(client, admin)
+    line = product_line(client, admin, "fixed", "市话")
+    for _ in range(3):
+        shop.order(add("1", line))
+
+    def vacuums() -> int:
+        return int(sql.value("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'work_order_queue'"))
+
+    with slow_simulator() as sim_url:
+
+        async def rounds(db: Database) -> list[int]:
+            sender = WorkOrderSender(db, sim_url, "http://127.0.0.1:9/cb", vacuum_every=3600)
+            try:
+                seen = [vacuums()]
+                await sender._round()  # sends the three: the queue is vacuumed
+                seen.append(vacuums())
+                shop.order(add("1", line))
+                await sender._round()  # sends one more, but the last VACUUM was just now
+                seen.append(vacuums())
+                sender.vacuum_every = 0
+                await sender._round()  # nothing to send, but one sent since the last VACUUM
+                seen.append(vacuums())
+                await sender._round()  # nothing changed since: no VACUUM
+                seen.append(vacuums())
+                return seen
+            finally:
+                await sender.close()
+
+        seen = _run(database_url, rounds)
+    assert [after - before for before, after in itertools.pairwise(seen)] == [1, 0, 1, 0]
+    assert sql.count("work_order_queue", "status = 'sent'") == 4 and queue_disagreements(sql) == []
 
 
 def test_the_running_sender_tells_provisioning_of_a_withdrawal_at_once_not_at_its_next_sweep(

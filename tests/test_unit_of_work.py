@@ -556,18 +556,18 @@ def _generic_plan(sql: Sql, statement: str, *args: str) -> str:
     return json.dumps(plan)
 
 
-def test_a_statement_a_partial_index_serves_names_its_constant_in_its_text(sql: Sql) -> None:
-    """The sender's look-up of due work orders read the whole table once psycopg had prepared it
-    (a generic plan cannot use the index of ``status = 'pending'`` rows for ``status = $1``)."""
+def test_the_due_work_orders_are_found_through_the_queue_even_with_a_generic_plan(sql: Sql) -> None:
+    """The sender's look-up of due work orders once read the whole table when psycopg had
+    prepared it (a generic plan could not use the partial index of ``status = 'pending'`` rows
+    for ``status = $1``). It now goes through the queue's index, then each work order's key."""
     assert set(repository._DUE) == {"pending", "withdrawing"}
     for status, statement in repository._DUE.items():
-        assert f"work_order.status = '{status}'" in statement.sql
+        assert f"work_order_queue.status = '{status}'" in statement.sql
         plan = _generic_plan(sql, statement.sql, "now()", "100")
-        assert f"ix_work_order_{status}" in plan
+        assert "ix_work_order_queue_due" in plan and '"pk_work_order"' in plan
         assert "Seq Scan" not in plan
-    # the old form, the status a parameter, is what the index cannot serve: the check can fail
-    old = repository._DUE["pending"].sql.replace("work_order.status = 'pending'", "work_order.status = %(status)s")
-    assert "ix_work_order_pending" not in _generic_plan(sql, old, "'pending'", "now()", "100")
+    unanswered = _generic_plan(sql, repository._UNANSWERED.sql, "now()")
+    assert "ix_work_order_queue_due" in unanswered and "Seq Scan" not in unanswered
     with pytest.raises(ValueError):
         kitdb.inline("x' OR 'a' = 'a")
 

@@ -101,10 +101,15 @@ def _rows_literal(literal: Callable[[Any], bytes], casts: tuple[bytes, ...], row
 
 
 @functools.lru_cache(maxsize=256)
-def _insert_parts(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...]) -> Parts:
-    """A multi-row INSERT as what comes before its rows, each value's cast, and what comes after."""
+def _insert_parts(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...], upsert: str | None = None) -> Parts:
+    """A multi-row INSERT as what comes before its rows, each value's cast, and what comes after;
+    with ``upsert`` (a unique column), a row whose key is there already updates its other columns."""
     casts = tuple("::jsonb" if c in jsonb else "" for c in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ", casts, ""
+    tail = ""
+    if upsert is not None:
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != upsert)
+        tail = f" ON CONFLICT ({upsert}) DO UPDATE SET {sets}"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ", casts, tail
 
 
 @functools.lru_cache(maxsize=256)
@@ -552,15 +557,22 @@ class UnitOfWork:
             self.ahead[look] = await cursor.fetchall()
 
     async def insert_rows(
-        self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, jsonb: tuple[str, ...] = ()
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[dict[str, Any]],
+        *,
+        jsonb: tuple[str, ...] = (),
+        upsert: str | None = None,
     ) -> None:
         """Insert ``rows`` (dicts with ``columns``; ``jsonb`` columns as JSON) on ``driver()`` with
         one multi-row INSERT (per 30,000 values): for the rows a transaction buffers until it
         commits. One statement, not one per row as ``executemany`` runs them: PostgreSQL parses,
-        plans and executes once, and the client waits once (ADR 10)."""
+        plans and executes once, and the client waits once (ADR 10). With ``upsert`` (a unique
+        column), a row already there gets the other columns' new values."""
         if rows:
             values = [[_dumps(r[c]) if c in jsonb else r[c] for c in columns] for r in rows]
-            await self._write_rows(_insert_parts(table, columns, jsonb), values)
+            await self._write_rows(_insert_parts(table, columns, jsonb, upsert), values)
 
     async def update_rows(self, table: Any, key: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         """Set ``columns`` of the rows of ``table`` (a SQLAlchemy Table) whose ``key`` is each

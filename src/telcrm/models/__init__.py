@@ -7,7 +7,7 @@ from telcrm.models.catalog import CatalogItem, CatalogJob
 from telcrm.models.customer import Customer, CustomerUser
 from telcrm.models.identity import AccessToken, Principal
 from telcrm.models.inventory import Product
-from telcrm.models.ordering import CancelProductOrder, NumberPool, ProductOrder, WorkOrder
+from telcrm.models.ordering import CancelProductOrder, NumberPool, ProductOrder, WorkOrder, WorkOrderQueue
 from telcrm.models.outbox import Delivery, DeliveryAttempt, HubSubscription, OutboxEvent
 from telcrm.models.party import Party, PartyRole
 from telcrm.models.resolution import (
@@ -59,4 +59,5 @@ __all__ = [
     "SearchKey",
     "StewardDecision",
     "WorkOrder",
+    "WorkOrderQueue",
 ]

@@ -26,7 +26,7 @@ from telcrm.catalog import service as catalog
 from telcrm.inventory import service as inventory
 from telcrm.kit import references
 from telcrm.kit.auth import SYSTEM_CALLER, Context
-from telcrm.kit.db import json_copy
+from telcrm.kit.db import UnitOfWork, json_copy
 from telcrm.kit.documents import deferred_writes
 from telcrm.kit.errors import DomainError
 from telcrm.kit.ids import new_id
@@ -641,6 +641,12 @@ async def claim_due(ctx: Context, limit: int, status: str = "pending") -> list[W
     """Work orders to send now (or, with ``status="withdrawing"``, to withdraw), locked for the
     caller's transaction (others' are skipped)."""
     return await repository.claim_due_work_orders(ctx, _now(), limit, status)
+
+
+async def tidy_queue(uow: UnitOfWork) -> None:
+    """Clear the queue of open work orders of the dead row versions its churn leaves (an
+    autocommit unit of work: ``Database.read_only``)."""
+    await repository.vacuum_queue(uow)
 
 
 async def resend_unanswered(ctx: Context, older_than: timedelta) -> int:
