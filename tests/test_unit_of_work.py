@@ -863,3 +863,50 @@ def test_a_new_embedded_server_starts_once_with_its_start_settings(tmp_path: Pat
         assert (data / "pgdata" / "postgresql.conf").read_text().count(embedded.BEGIN) == 1
     finally:
         embedded.stop_embedded(data)
+
+
+def test_values_written_into_the_commit_message_read_back_as_psycopg_writes_them(sql: Sql) -> None:
+    """The commit message's values are written as SQL literals by ``kit.db._literals``, most kinds
+    without psycopg (ADR 10): each reads back as the same value as psycopg's own literal does."""
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from psycopg.adapt import Transformer
+
+    literal = kitdb._literals(sql.conn)  # type: ignore[arg-type]
+    theirs = Transformer(sql.conn).as_literal
+    values: list[Any] = [
+        "it's",
+        "''",
+        "back\\slash \\x41 \\'",
+        "号码 'quoted' \"double\" 宽带",
+        "",
+        "E'x'",
+        "-- not a comment",
+        "$$dollar$$ $1 %s %(name)s",
+        "line\nbreak\ttab\r",
+        "😀",
+        0,
+        7,
+        -5,
+        2**62,
+        True,
+        False,
+        None,
+        datetime(2026, 11, 24, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(2026, 11, 24, 3, 4, 5, tzinfo=ZoneInfo("Asia/Shanghai")),
+        datetime(2026, 11, 24, 3, 4, 5),
+        Decimal("12.50"),
+        1.5,
+        ["a", "b'c"],
+    ]
+    for value in values:
+        mine = sql.conn.execute(b"SELECT " + literal(value)).fetchone()  # type: ignore[arg-type]
+        psycopgs = sql.conn.execute(b"SELECT " + theirs(value)).fetchone()  # type: ignore[arg-type]
+        assert mine == psycopgs, (value, literal(value))
+        assert isinstance(value, list) or mine == (value,)  # (a list's literal reads back as text)
+    assert literal("x") == b"'x'" and literal(None) == b"NULL"
+    assert literal(values[17]) == b"'2026-11-24T03:04:05.678901+00:00'::timestamptz"  # not psycopg's form
+    # text psycopg refuses is refused the same way
+    with pytest.raises(psycopg.DataError):
+        literal("nul \x00 inside")

@@ -93,6 +93,37 @@ def _encoded(casts: tuple[str, ...]) -> tuple[bytes, ...]:
     return tuple(c.encode() for c in casts)
 
 
+def _literals(conn: psycopg.AsyncConnection[Any]) -> Callable[[Any], bytes]:
+    """A value as an SQL literal for ``conn``, as psycopg's ``Transformer.as_literal`` writes it,
+    with the kinds a commit's rows are mostly made of written here directly, at a fifth to a tenth
+    of the cost (a commit writes a few hundred values per order: ADR 10): text quoted with its
+    quotes doubled (when the connection speaks UTF-8 with standard-conforming strings, where a
+    backslash is an ordinary character), non-negative integers, NULL, booleans and aware times.
+    Everything else, and text with a NUL (which psycopg refuses), is psycopg's."""
+    fallback = Transformer(conn).as_literal
+    info = conn.info
+    if info.encoding != "utf-8" or info.parameter_status("standard_conforming_strings") != "on":
+        return fallback
+
+    def literal(value: Any) -> bytes:
+        kind = type(value)
+        if kind is str:
+            if "\x00" not in value:
+                return b"'" + value.encode().replace(b"'", b"''") + b"'"
+        elif value is None:
+            return b"NULL"
+        elif kind is int:
+            if value >= 0:
+                return b"%d" % value
+        elif kind is bool:
+            return b"true" if value else b"false"
+        elif kind is datetime and value.tzinfo is not None:
+            return b"'" + value.isoformat().encode() + b"'::timestamptz"
+        return fallback(value)
+
+    return literal
+
+
 def _rows_literal(literal: Callable[[Any], bytes], casts: tuple[bytes, ...], rows: list[list[Any]]) -> bytes:
     """``('a'::cast, 2, ...), (...)``: the rows with their values written in as SQL literals."""
     return b", ".join(
@@ -777,7 +808,7 @@ class UnitOfWork:
             if session is not None and (session.new or session.dirty or session.deleted):
                 await session.flush()  # (else the flush is a no-op, at some cost)
             conn = await self.driver()
-            self._batch, self._literal = [], Transformer(conn).as_literal
+            self._batch, self._literal = [], _literals(conn)
             try:
                 deferred = self.buffers.get(DEFERRED)
                 if deferred:  # the documents first: rows of the other buffers may refer to them
