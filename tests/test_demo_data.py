@@ -528,8 +528,13 @@ def test_bulk_load_rebuilds_indexes(sql: Sql, database_url: str, monkeypatch: py
     assert sql.rows(indexes) == before
     off = "'autovacuum_enabled=false' = ANY(reloptions)"
     assert sql.count("pg_class", f"relname = ANY(%s) AND {off}", list(generator.TABLES)) == 0
-    # the table's own options stay (revision 0015)
+    # the tables' own options are back (revisions 0015, 0017), for the rows written from now on...
     assert sql.count("pg_class", "relname = 'product_order' AND 'fillfactor=75' = ANY(reloptions)") == 1
+    assert sql.count("pg_class", "relname = 'work_order' AND 'fillfactor=70' = ANY(reloptions)") == 1
+    # ...but the history was loaded into full pages, not pages left 30% empty (their share used
+    # would be under 0.7)
+    used = sql.value("SELECT sum(pg_column_size(w.*))::float / pg_relation_size('work_order') FROM work_order w")
+    assert sql.count("work_order") > 300 and used > 0.8, used
     for pk in ("pk_search_key", "pk_product", "pk_product_order"):
         assert sql.count("pg_constraint", "conname = %s AND contype = 'p'", pk) == 1
     assert sql.count("customer") == 150
@@ -552,6 +557,7 @@ def test_a_rerun_after_a_killed_bulk_load_restores_what_it_dropped(sql: Sql, dat
     sql.conn.execute("DROP INDEX ix_product_order_customer_id")
     sql.conn.execute("ALTER TABLE product_order SET (autovacuum_enabled = false)")
     sql.conn.execute("ALTER TABLE customer SET (autovacuum_enabled = false)")
+    sql.conn.execute("ALTER TABLE work_order SET (fillfactor = 100)")
     assert sql.rows(indexes) != before
 
     output = _generate(database_url, customers=20)
@@ -559,6 +565,7 @@ def test_a_rerun_after_a_killed_bulk_load_restores_what_it_dropped(sql: Sql, dat
     assert sql.rows(indexes) == before
     off = "'autovacuum_enabled=false' = ANY(reloptions)"
     assert sql.count("pg_class", f"relname IN ('customer', 'product_order') AND {off}") == 0
+    assert sql.count("pg_class", "relname = 'work_order' AND 'fillfactor=70' = ANY(reloptions)") == 1
     assert generator.repair(generator._dsn(database_url)) == []  # nothing left to mend
     assert sql.count("customer") == 20
 
