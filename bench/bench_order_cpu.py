@@ -41,6 +41,7 @@ from bench_orders import MIX, ORDER, free_numbers, order_body, run_loop, sample_
 from pg_sampler import _cpu_ticks  # noqa: E402
 
 from telcrm.api.app import create_app  # noqa: E402
+from telcrm.demo.catalog import load_catalog  # noqa: E402
 from telcrm.kit.embedded import resolve_database_url  # noqa: E402
 from telcrm.kit.settings import get_settings  # noqa: E402
 
@@ -154,6 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     url = resolve_database_url(settings.database_url, settings.data_dir)
+    load_catalog(url)  # the demo catalog, if the data has none (a build of bench_demo_data.py), as bench_orders.py
     run_loop(run(url, args.orders, args.profile))  # on uvloop, the event loop telcrm serve runs on
 
 
