@@ -37,7 +37,7 @@ def test_apikey_create_refuses_an_unknown_role(database_url: str, sql: Sql) -> N
 def test_migrate_is_idempotent(database_url: str, sql: Sql) -> None:
     result = run(database_url, "migrate")
     assert result.returncode == 0, result.stderr
-    assert sql.value("SELECT version_num FROM alembic_version") == "0017"
+    assert sql.value("SELECT version_num FROM alembic_version") == "0018"
     assert sql.count("reference_item", "id LIKE 'std-%'") == 12
     # no trigger notifies in the business transactions any more (ADR 16)
     assert sql.value("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%live%'") == 0

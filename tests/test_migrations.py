@@ -47,7 +47,7 @@ def test_revision_0017_moves_the_open_work_orders_into_the_queue_and_back(scratc
         before = conn.execute(WORK_INDEXES).fetchall()
         assert ("ix_work_order_pending",) in before
 
-        upgrade(scratch_url)
+        upgrade(scratch_url, "0017")
         queued = conn.execute(
             "SELECT id, status, to_char(due_at AT TIME ZONE 'UTC', 'HH24:MI') FROM work_order_queue ORDER BY id"
         ).fetchall()
@@ -56,6 +56,9 @@ def test_revision_0017_moves_the_open_work_orders_into_the_queue_and_back(scratc
         assert conn.execute(WORK_INDEXES).fetchall() == [("ix_work_order_order_id",), ("pk_work_order",)]
         options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'work_order'").fetchone()
         assert options == (["fillfactor=70"],)
+        upgrade(scratch_url, "0018")  # and vacuum leaves the queue's empty pages to be reused
+        options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'work_order_queue'").fetchone()
+        assert options == (["vacuum_truncate=false"],)
         # a work order's queue row goes with it
         conn.execute("DELETE FROM work_order WHERE id = 'W1'")
         assert conn.execute("SELECT count(*) FROM work_order_queue").fetchone() == (2,)

@@ -116,7 +116,12 @@ class WorkOrderQueue(Base):
     status: Mapped[str] = mapped_column(String(12))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_work_order_queue_due", "status", "due_at", "id"),)
+    __table_args__ = (
+        Index("ix_work_order_queue_due", "status", "due_at", "id"),
+        # emptied and refilled all day: vacuum reuses its pages instead of cutting off the empty tail
+        # under the table's exclusive lock, which would hold up every writer (revision 0018)
+        {"postgresql_with": {"vacuum_truncate": "false"}},
+    )
 
 
 class CancelProductOrder(Document, Scoped, Base):

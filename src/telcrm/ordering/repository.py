@@ -404,8 +404,10 @@ async def vacuum_queue(uow: UnitOfWork) -> None:
     autocommit connection (``Database.read_only``). Every work order leaves a few dead versions
     there within a second or two, and the look-up of due ones walks the dead entries at the head of
     its index range until they are gone: autovacuum comes by once a minute at most, by when a
-    minute at 200 orders/s has left ~30,000 of them, read again by every look-up (ADR 10)."""
-    await (await uow.driver()).execute("VACUUM (SKIP_LOCKED) work_order_queue")
+    minute at 200 orders/s has left ~30,000 of them, read again by every look-up (ADR 10). No
+    truncation of empty pages at the end: that takes the table's exclusive lock, which would hold
+    up every transaction that writes the queue (captures among them) while it lasts."""
+    await (await uow.driver()).execute("VACUUM (SKIP_LOCKED, TRUNCATE false) work_order_queue")
 
 
 _UNANSWERED = Prebuilt(
