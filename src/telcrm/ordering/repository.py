@@ -230,12 +230,12 @@ async def insert_work_orders(ctx: Context, rows: list[dict[str, Any]]) -> None:
 
     async def write(new: list[dict[str, Any]]) -> None:
         await uow.insert_rows("work_order", WORK_COLUMNS, new, jsonb=("payload",))
-        queued = [(r["id"], _queued(r["status"], r["next_attempt_at"], None)) for r in new]
-        await uow.insert_rows(
-            "work_order_queue",
-            QUEUE_COLUMNS,
-            [{"id": id_, "status": q[0], "due_at": q[1]} for id_, q in queued if q is not None],
-        )
+        queued = [
+            _queue_row(r["id"], entry)
+            for r in new
+            if (entry := _queued(r["status"], r["next_attempt_at"], None)) is not None
+        ]
+        await uow.insert_rows("work_order_queue", QUEUE_COLUMNS, queued)
 
     uow.buffer(NEW_WORK, write).extend(rows)
     _tell(uow, {row["order_id"] for row in rows})
@@ -260,6 +260,11 @@ def _queued(status: str, next_attempt_at: datetime, sent_at: datetime | None) ->
     if status == "sent":
         return status, sent_at or next_attempt_at
     return None
+
+
+def _queue_row(id_: str, entry: tuple[str, datetime]) -> dict[str, Any]:
+    """The queue's row for a work order's entry (``_queued``)."""
+    return {"id": id_, "status": entry[0], "due_at": entry[1]}
 
 
 # Work orders are read and written with plain SQL (ADR 10): a result batch or a sender round
@@ -322,24 +327,24 @@ _STATUS, _NEXT, _SENT = (MUTABLE.index(name) for name in ("status", "next_attemp
 
 
 async def _write_changes(uow: UnitOfWork, rows: list[WorkOrderRow]) -> None:
-    changed = [row for row in rows if row.values() != row.saved]
+    changed = [(row, values) for row in rows if (values := row.values()) != row.saved]
     if not changed:
         return
-    await uow.update_rows(WorkOrder.__table__, "id", MUTABLE, [(row.id, *row.values()) for row in changed])
+    await uow.update_rows(WorkOrder.__table__, "id", MUTABLE, [(row.id, *values) for row, values in changed])
     queued: list[dict[str, Any]] = []
     gone: list[str] = []
-    for row in changed:
+    for row, values in changed:
         was = _queued(row.saved[_STATUS], row.saved[_NEXT], row.saved[_SENT])
-        now = _queued(row.status, row.next_attempt_at, row.sent_at)
+        now = _queued(values[_STATUS], values[_NEXT], values[_SENT])
         if now is None:
             if was is not None:
                 gone.append(row.id)
         elif now != was:
-            queued.append({"id": row.id, "status": now[0], "due_at": now[1]})
+            queued.append(_queue_row(row.id, now))
     await uow.insert_rows("work_order_queue", QUEUE_COLUMNS, queued, upsert="id")
     if gone:
         await uow.write("DELETE FROM work_order_queue WHERE id = ANY(%s)", [gone])
-    _tell(uow, {row.order_id for row in changed})
+    _tell(uow, {row.order_id for row, _ in changed})
 
 
 # the columns read, in the order of WorkOrderRow's fields

@@ -75,9 +75,8 @@ class WorkOrderSender:
         await run_rounds(work_order_signal.event(), self._round, self.interval, self.linger)
 
     async def _round(self) -> None:
-        while (sent := await self.send_due()) == self.batch:
-            self._since_vacuum += sent
-        self._since_vacuum += sent
+        while await self.send_due() == self.batch:
+            pass
         now = asyncio.get_running_loop().time()
         if self._since_vacuum and now - self._vacuumed >= self.vacuum_every:
             await self.vacuum_queue()
@@ -88,9 +87,8 @@ class WorkOrderSender:
         if sweep or self._withdrawals is None or self._withdrawals.is_set():
             if self._withdrawals is not None:
                 self._withdrawals.clear()
-            while (withdrawn := await self.withdraw_due()) == self.batch:
-                self._since_vacuum += withdrawn
-            self._since_vacuum += withdrawn
+            while await self.withdraw_due() == self.batch:
+                pass
         if sweep:
             self._swept = now
             await self.sweep()
@@ -102,6 +100,7 @@ class WorkOrderSender:
             due = await fulfilment.claim_due(ctx, self.batch)
             if not due:
                 return 0
+            self._since_vacuum += len(due)
             by_domain: dict[str, list[WorkOrderRow]] = defaultdict(list)
             for wo in due:
                 by_domain[wo.domain].append(wo)
@@ -126,6 +125,7 @@ class WorkOrderSender:
             due = await fulfilment.claim_due(ctx, self.batch, "withdrawing")
             if not due:
                 return 0
+            self._since_vacuum += len(due)
             by_domain: dict[str, list[WorkOrderRow]] = defaultdict(list)
             for wo in due:
                 by_domain[wo.domain].append(wo)
