@@ -1,12 +1,21 @@
 # The two commands: `make demo` and `make test`. Everything else is a helper they use.
-PYTHON ?= python3
+# Debian's own Python 3.11 when it is there and can make a venv, else python3 (ADR 18): built with
+# profile-guided and link-time optimisation, it runs telcrm 15-25% faster than a python3 built
+# without them that may come first on PATH (a pyenv build, say).
+DEBIAN_PYTHON := $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1 && echo /usr/bin/python3.11)
+PYTHON ?= $(or $(DEBIAN_PYTHON),python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# named after the interpreter, so that a venv made with another one is made again
+STAMP  := $(VENV)/.installed-$(subst /,_,$(PYTHON))
 
 .PHONY: setup demo test lint unit chromium bench clean i18n
 
 $(STAMP): pyproject.toml
+	@if [ -f $(VENV)/pyvenv.cfg ] && [ "$$($(BIN)/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))' 2>/dev/null)" \
+	    != "$$($(PYTHON) -c 'import os, sys; print(os.path.realpath(sys.executable))')" ]; then \
+	  echo "$(VENV) was made with another Python: making it again with $(PYTHON)"; rm -rf $(VENV); \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
