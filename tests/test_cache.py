@@ -24,6 +24,17 @@ def _wait(condition: Any, seconds: float = 5.0) -> bool:
     return False
 
 
+def _notices_handled(sql: Sql) -> None:
+    """Wait until the notices of the commits made so far have been handled: they come in after their
+    commits, and a late one would drop what the test then expects to be kept. Notices arrive in
+    commit order, so once a marker sent now is handled, they have been too."""
+    assert _wait(cache.listening)  # the app listens while it runs
+    marker = cache.shared("test.marker")
+    seen = marker.generation
+    sql.conn.execute("SELECT pg_notify('telcrm_cache', 'test.marker')")
+    assert _wait(lambda: marker.generation > seen)
+
+
 def _order(client: TestClient, admin: dict[str, str]) -> tuple[Doc, Doc]:
     customer = make_customer(client, admin)
     account = make_billing_account(client, admin, customer)
@@ -33,7 +44,7 @@ def _order(client: TestClient, admin: dict[str, str]) -> tuple[Doc, Doc]:
 
 def test_a_change_made_by_another_process_is_seen_once_it_commits(client, admin, sql: Sql) -> None:
     offer, body = _order(client, admin)
-    assert _wait(cache.listening)  # the app listens while it runs
+    _notices_handled(sql)  # those of the catalog set up above
     assert check(client, admin, body)["valid"] is True
     copies = cache.shared("catalog")
     assert offer["id"] in [k for k in copies._data if isinstance(k, str)]  # read once, kept
@@ -104,13 +115,7 @@ def test_copies_are_used_only_while_listening_and_never_stored_across_a_change()
 def test_catalog_pages_are_copied_and_dropped_with_the_catalog(client, admin, sql: Sql) -> None:
     url = "/tmf-api/productCatalogManagement/v4/productOffering?lifecycleStatus=active&limit=20"
     offer, _ = _order(client, admin)
-    assert _wait(cache.listening)
-    # the notices of the catalog set up above come in after their commits: wait until they are in
-    # (notices arrive in commit order, so once a later one is handled, they have been too)
-    marker = cache.shared("test.marker")
-    seen = marker.generation
-    sql.conn.execute("SELECT pg_notify('telcrm_cache', 'test.marker')")
-    assert _wait(lambda: marker.generation > seen)
+    _notices_handled(sql)  # those of the catalog set up above
     first = client.get(url, headers=admin).json()
     assert [o["id"] for o in first] == [offer["id"]]
     assert len(cache.shared("catalog.pages")) == 1  # the page is kept
@@ -140,11 +145,7 @@ def test_an_offering_is_copied_and_dropped_with_the_catalog(client, admin, sql: 
     change elsewhere once its notice arrives; an unknown id is not remembered as missing."""
     offer, _ = _order(client, admin)
     url = f"/tmf-api/productCatalogManagement/v4/productOffering/{offer['id']}"
-    assert _wait(cache.listening)
-    marker = cache.shared("test.marker")
-    seen = marker.generation
-    sql.conn.execute("SELECT pg_notify('telcrm_cache', 'test.marker')")
-    assert _wait(lambda: marker.generation > seen)
+    _notices_handled(sql)  # those of the catalog set up above
     pages = cache.shared("catalog.pages")
     assert client.get(url, headers=admin).json()["lifecycleStatus"] == "active"
     assert f"ProductOffering|id|{offer['id']}" in pages._data  # kept
