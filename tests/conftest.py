@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +41,27 @@ def _plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-@pytest.fixture(scope="session")
-def database_url(worker_id: str) -> Iterator[str]:
-    """A fresh, migrated database for this test process (one per xdist worker), dropped after."""
+@contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """An empty database ``name`` on the test server (made afresh), its URL; dropped after."""
     admin = _admin_url()
-    name = f"telcrm_test_{worker_id}_{os.getpid()}"
     with psycopg.connect(_plain(admin), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     base, _, query = admin.partition("?")
-    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    upgrade(url)
-    yield url
-    with psycopg.connect(_plain(admin), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+    finally:
+        with psycopg.connect(_plain(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(worker_id: str) -> Iterator[str]:
+    """A fresh, migrated database for this test process (one per xdist worker), dropped after."""
+    with scratch_database(f"telcrm_test_{worker_id}_{os.getpid()}") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -75,10 +83,10 @@ class Sql:
         self.conn = psycopg.connect(_plain(url), autocommit=True)
 
     def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        return self.conn.execute(query, params or None).fetchall()  # type: ignore[arg-type]
+        return self.conn.execute(query, params or None).fetchall()
 
     def value(self, query: str, *params: Any) -> Any:
-        row = self.conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
+        row = self.conn.execute(query, params or None).fetchone()
         return row[0] if row else None
 
     def count(self, table: str, where: str = "TRUE", *params: Any) -> int:

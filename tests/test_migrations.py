@@ -10,21 +10,14 @@ import pytest
 from alembic import command
 
 from telcrm.migrations import config, upgrade
-from tests.conftest import _admin_url, _plain
+from tests.conftest import _plain, scratch_database
 
 
 @pytest.fixture
 def scratch_url(worker_id: str) -> Iterator[str]:
     """An empty database of this test's own, dropped after."""
-    admin = _admin_url()
-    name = f"telcrm_migration_{worker_id}_{os.getpid()}"
-    with psycopg.connect(_plain(admin), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    base, _, query = admin.partition("?")
-    yield base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    with psycopg.connect(_plain(admin), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    with scratch_database(f"telcrm_migration_{worker_id}_{os.getpid()}") as url:
+        yield url
 
 
 WORK_INDEXES = "SELECT indexname FROM pg_indexes WHERE tablename = 'work_order' ORDER BY 1"
