@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from telcrm.kit import db as kitdb
+from telcrm.kit import prepared
 from telcrm.kit.auth import SYSTEM_CALLER, Context
 from telcrm.kit.db import Database, UnitOfWork
 from telcrm.models import HubSubscription, Product, ProductOrder, WorkOrder
@@ -466,12 +467,13 @@ def test_commit_sends_buffered_writes_and_commit_together_and_a_failing_one_leav
     assert told == ["committed"]
 
 
-def test_the_commits_writes_go_in_one_message_and_every_value_comes_back_as_it_went(
+def test_the_commits_writes_go_in_one_pipeline_and_every_value_comes_back_as_it_went(
     client: TestClient, sql: Sql, tmp_path: Path
 ) -> None:
     """UnitOfWork.commit: the deferred and buffered rows, a statement given to ``write`` and COMMIT
-    reach PostgreSQL in one message (a single Query, no Parse or Bind: libpq's trace of what the
-    client sent), their values written in as SQL literals; and they come back as they went."""
+    reach PostgreSQL in one pipeline (libpq's trace: every message the client sent went before the
+    first answer, with one Sync), the rows' values as parameters of prepared statements; and they
+    come back as they went."""
     _order(sql)
     _run(client, lambda uow: uow.insert_rows("work_order", repository.WORK_COLUMNS, [_work(3)], jsonb=("payload",)))
     odd = 'it\'s 100% \\ "quoted" $1 %s -- 号码 ☎ \n'
@@ -503,8 +505,13 @@ def test_the_commits_writes_go_in_one_message_and_every_value_comes_back_as_it_w
 
     _run(client, work)
     traced[0].untrace()
-    sent = [line.split("\t")[2] for line in trace.read_text().splitlines() if line.startswith("F\t")]
-    assert sent[:1] == ["Query"] and "Parse" not in sent and "Bind" not in sent, sent
+    lines = [line.split("\t") for line in trace.read_text().splitlines()]
+    sent = [line[2] for line in lines if line[0] == "F"]
+    first_answer = next(n for n, line in enumerate(lines) if line[0] == "B")
+    assert all(line[0] == "B" for line in lines[first_answer:]), lines  # one flush, then one wait
+    assert "Query" not in sent and sent.count("Sync") == 1 and sent[-1] == "Sync", sent
+    # work orders, the queue, the order's update, the written statement, BEGIN/SET/COMMIT
+    assert sent.count("Execute") == 3 + 1 + 1 + 3 and sent.count("Bind") == sent.count("Execute"), sent
     assert sql.rows("SELECT id, payload FROM work_order ORDER BY id") == [
         ("W0001", payload),
         ("W0002", _work(2)["payload"]),
@@ -865,48 +872,44 @@ def test_a_new_embedded_server_starts_once_with_its_start_settings(tmp_path: Pat
         embedded.stop_embedded(data)
 
 
-def test_values_written_into_the_commit_message_read_back_as_psycopg_writes_them(sql: Sql) -> None:
-    """The commit message's values are written as SQL literals by ``kit.db._literals``, most kinds
-    without psycopg (ADR 10): each reads back as the same value as psycopg's own literal does."""
+def test_values_sent_as_text_parameters_read_back_as_psycopg_sends_them(sql: Sql) -> None:
+    """The commit's values go as text parameters written by ``kit.prepared.text_params``, most kinds
+    without psycopg (ADR 10): each reads back as the same value as psycopg's own parameter does."""
     from decimal import Decimal
     from zoneinfo import ZoneInfo
 
-    from psycopg.adapt import Transformer
-
-    literal = kitdb._literals(sql.conn)  # type: ignore[arg-type]
-    theirs = Transformer(sql.conn).as_literal
-    values: list[Any] = [
-        "it's",
-        "''",
-        "back\\slash \\x41 \\'",
-        "号码 'quoted' \"double\" 宽带",
-        "",
-        "E'x'",
-        "-- not a comment",
-        "$$dollar$$ $1 %s %(name)s",
-        "line\nbreak\ttab\r",
-        "😀",
-        0,
-        7,
-        -5,
-        2**62,
-        True,
-        False,
-        None,
-        datetime(2026, 11, 24, 3, 4, 5, 678901, tzinfo=UTC),
-        datetime(2026, 11, 24, 3, 4, 5, tzinfo=ZoneInfo("Asia/Shanghai")),
-        datetime(2026, 11, 24, 3, 4, 5),
-        Decimal("12.50"),
-        1.5,
-        ["a", "b'c"],
+    param = prepared.text_params(sql.conn)  # type: ignore[arg-type]
+    values: list[tuple[Any, str]] = [
+        ("it's", "text"),
+        ("''", "text"),
+        ("back\\slash \\x41 \\'", "text"),
+        ("号码 'quoted' \"double\" 宽带", "text"),
+        ("", "text"),
+        ("E'x'", "text"),
+        ("$$dollar$$ $1 %s %(name)s", "text"),
+        ("line\nbreak\ttab\r", "text"),
+        ("😀", "varchar"),
+        ('{"a": [1, "b\'c", null]}', "jsonb"),
+        (0, "bigint"),
+        (-5, "integer"),
+        (2**62, "bigint"),
+        (True, "boolean"),
+        (False, "boolean"),
+        (None, "text"),
+        (datetime(2026, 11, 24, 3, 4, 5, 678901, tzinfo=UTC), "timestamptz"),
+        (datetime(2026, 11, 24, 3, 4, 5, tzinfo=ZoneInfo("Asia/Shanghai")), "timestamptz"),
+        (datetime(2026, 11, 24, 3, 4, 5), "timestamp"),
+        (Decimal("12.50"), "numeric"),
+        (1.5, "float8"),
+        (["a", "b'c", 'd"e', None], "text[]"),
     ]
-    for value in values:
-        mine = sql.conn.execute(b"SELECT " + literal(value)).fetchone()  # type: ignore[arg-type]
-        psycopgs = sql.conn.execute(b"SELECT " + theirs(value)).fetchone()  # type: ignore[arg-type]
-        assert mine == psycopgs, (value, literal(value))
-        assert isinstance(value, list) or mine == (value,)  # (a list's literal reads back as text)
-    assert literal("x") == b"'x'" and literal(None) == b"NULL"
-    assert literal(values[17]) == b"'2026-11-24T03:04:05.678901+00:00'::timestamptz"  # not psycopg's form
-    # text psycopg refuses is refused the same way
+    for value, kind in values:
+        mine = sql.conn.pgconn.exec_params(f"SELECT ($1::{kind})::text".encode(), [param(value)]).get_value(0, 0)
+        theirs = sql.value(f"SELECT (%s::{kind})::text", value)
+        assert (mine.decode() if mine is not None else None) == theirs, (value, param(value))
+        assert value is None or theirs is not None
+    assert param("x") == b"x" and param(None) is None and param(True) == b"t" and param(-5) == b"-5"
+    assert param(values[16][0]) == b"2026-11-24T03:04:05.678901+00:00"
+    # text psycopg refuses is refused the same way (a text parameter would end at the NUL)
     with pytest.raises(psycopg.DataError):
-        literal("nul \x00 inside")
+        param("nul \x00 inside")

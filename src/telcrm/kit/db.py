@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
-from psycopg.adapt import Transformer
 from sqlalchemy import String, create_engine, literal_column
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -30,7 +29,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.util import greenlet_spawn
 
-from telcrm.kit import bulk
+from telcrm.kit import bulk, prepared
 
 if TYPE_CHECKING:
     from telcrm.kit.auth import Context
@@ -89,49 +88,6 @@ def _rows_sql(casts: tuple[str, ...], count: int) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _encoded(casts: tuple[str, ...]) -> tuple[bytes, ...]:
-    return tuple(c.encode() for c in casts)
-
-
-def _literals(conn: psycopg.AsyncConnection[Any]) -> Callable[[Any], bytes]:
-    """A value as an SQL literal for ``conn``, as psycopg's ``Transformer.as_literal`` writes it,
-    with the kinds a commit's rows are mostly made of written here directly (a result batch writes
-    over a hundred values per order; on a commit's usual mix 0.51 → 0.31 µs a value: ADR 10):
-    text quoted with its quotes doubled (when the connection speaks UTF-8 with standard-conforming
-    strings, where a backslash is an ordinary character), non-negative integers, NULL, booleans
-    and aware times. Everything else, and text with a NUL (which psycopg refuses), is psycopg's."""
-    fallback = Transformer(conn).as_literal
-    info = conn.info
-    if info.encoding != "utf-8" or info.parameter_status("standard_conforming_strings") != "on":
-        return fallback
-
-    def literal(value: Any) -> bytes:
-        kind = type(value)
-        if kind is str:
-            if "\x00" not in value:
-                return b"'" + value.encode().replace(b"'", b"''") + b"'"
-        elif value is None:
-            return b"NULL"
-        elif kind is int:
-            if value >= 0:
-                return b"%d" % value
-        elif kind is bool:
-            return b"true" if value else b"false"
-        elif kind is datetime and value.tzinfo is not None:
-            return b"'" + value.isoformat().encode() + b"'::timestamptz"
-        return fallback(value)
-
-    return literal
-
-
-def _rows_literal(literal: Callable[[Any], bytes], casts: tuple[bytes, ...], rows: list[list[Any]]) -> bytes:
-    """``('a'::cast, 2, ...), (...)``: the rows with their values written in as SQL literals."""
-    return b", ".join(
-        b"(" + b", ".join([literal(v) + cast for v, cast in zip(row, casts, strict=True)]) + b")" for row in rows
-    )
-
-
-@functools.lru_cache(maxsize=256)
 def _insert_parts(table: str, columns: tuple[str, ...], jsonb: tuple[str, ...], upsert: str | None = None) -> Parts:
     """A multi-row INSERT as what comes before its rows, each value's cast, and what comes after;
     with ``upsert`` (a unique column), a row whose key is there already updates its other columns."""
@@ -169,6 +125,11 @@ Parts = tuple[str, tuple[str, ...], str]  # a multi-row statement: before its ro
 def _rows_statement(parts: Parts, count: int) -> str:
     head, casts, tail = parts
     return head + _rows_sql(casts, count) + tail
+
+
+@functools.lru_cache(maxsize=512)
+def _rows_statement_bytes(parts: Parts, count: int) -> bytes:
+    return _rows_statement(parts, count).encode()
 
 
 @functools.lru_cache(maxsize=256)
@@ -543,8 +504,8 @@ class UnitOfWork:
     # rows read early by ``read_ahead``, each taken once by the step that asks for them
     ahead: dict[Ahead, list[tuple[Any, ...]]] = field(default_factory=dict)
     # while the commit gathers its writes: each statement with its values written in (``commit``)
-    _batch: list[bytes] | None = None
-    _literal: Callable[[Any], bytes] | None = None
+    _batch: list[prepared.Statement] | None = None
+    _param: Callable[[Any], bytes | None] | None = None
     _session: AsyncSession | None = None
     # objects written by ``write_object`` or ``defer_write`` before the session was opened
     _settled: dict[int, Any] = field(default_factory=dict)
@@ -724,18 +685,22 @@ class UnitOfWork:
             await psycopg.AsyncRawCursor(conn).execute(_rows_statement(parts, len(chunk)), params)
 
     def _gather(self, parts: Parts, rows: list[list[Any]]) -> None:
-        """Keep a multi-row statement for the commit's one message, its values written in as SQL
-        literals (``commit``)."""
-        assert self._batch is not None and self._literal is not None
-        head, casts, tail = parts
-        self._batch.append(head.encode() + _rows_literal(self._literal, _encoded(casts), rows) + tail.encode())
+        """Keep a multi-row statement for the commit's pipeline, its values as text parameters: one
+        statement per chunk of rows (``prepared.chunks``), so that a few prepared texts serve any
+        number of rows."""
+        assert self._batch is not None and self._param is not None
+        param = self._param
+        for start, size in prepared.chunks(len(rows), max(1, MAX_PARAMETERS // len(parts[1]))):
+            values = [param(v) for row in rows[start : start + size] for v in row]
+            self._batch.append((_rows_statement_bytes(parts, size), values))
 
     async def write(self, sql: str, params: Any) -> None:
         """Run a statement that returns nothing (``%s`` or ``%(name)s`` placeholders) on
-        ``driver()``; while the commit gathers its writes, it goes with them, in the same message."""
+        ``driver()``; while the commit gathers its writes, it goes with them, in the same pipeline
+        (its values written into its text: it is not prepared)."""
         conn = await self.driver()
         if self._batch is not None:
-            self._batch.append(psycopg.AsyncClientCursor(conn).mogrify(sql, params).encode())
+            self._batch.append((psycopg.AsyncClientCursor(conn).mogrify(sql, params).encode(), None))
             return
         await conn.execute(sql, params)
 
@@ -800,15 +765,14 @@ class UnitOfWork:
     async def commit(self) -> None:
         if any(self.buffers.values()):
             # the ORM's pending writes first (it checks their row counts as each comes back), then
-            # the buffered rows and COMMIT in one message of statements, their values written in as
-            # SQL literals: the client sends once and waits once, and PostgreSQL's backend is woken
-            # once, where a pipeline sends and waits once per statement (ADR 10). An error in any of
-            # them skips the rest, COMMIT included: nothing is half-written.
+            # the buffered rows and COMMIT in one pipeline of prepared statements: the client sends
+            # once and waits once, and PostgreSQL neither parses nor plans them again (ADR 10). An
+            # error in any of them skips the rest, COMMIT included: nothing is half-written.
             session = self._session
             if session is not None and (session.new or session.dirty or session.deleted):
                 await session.flush()  # (else the flush is a no-op, at some cost)
             conn = await self.driver()
-            self._batch, self._literal = [], _literals(conn)
+            self._batch, self._param = [], prepared.text_params(conn)
             try:
                 deferred = self.buffers.get(DEFERRED)
                 if deferred:  # the documents first: rows of the other buffers may refer to them
@@ -818,10 +782,10 @@ class UnitOfWork:
                 opened = self._session  # (a writer may have opened the session)
                 if opened is not None and (opened.new or opened.dirty):
                     raise RuntimeError("a buffered write changed mapped objects: they would miss the commit")
-                statements = [*self._batch, b"COMMIT"]
+                statements = self._batch
             finally:
-                self._batch = self._literal = None
-            await conn.execute(b";\n".join(statements), prepare=False)
+                self._batch = self._param = None
+            await prepared.commit(conn, statements)
         if self._session is not None:
             await self._session.commit()  # flushes, commits (or ends what the message committed)
         elif self._driver is not None:

@@ -1,0 +1,197 @@
+"""A commit's writes as prepared statements, all sent in one go (ADR 10, eighteenth session).
+
+A unit of work gathers its buffered and deferred rows until it commits, then sends them and COMMIT
+together. They used to go as one simple-query message with every value written into the text as
+an SQL literal: one send and one wait, but PostgreSQL lexed, analysed and planned each statement
+again at every commit, the long JSON documents' literals included (a fifth of its CPU under the
+order load). Here each statement is prepared once per connection (its values are parameters) and
+the whole commit goes through libpq's pipeline mode in one flush: Parse (first time only), Bind and
+Execute per statement, COMMIT and one Sync; the client waits once for all the answers.
+
+A prepared statement lives as long as its connection, unless psycopg drops every statement of the
+session (``DEALLOCATE ALL``, which it sends after a rollback or a DDL statement once it has
+prepared statements of its own): the names prepared here are forgotten at that moment too, so the
+next commit prepares its statements again. A statement's text is cached per number of rows, so
+row counts are bucketed (``chunks``) to keep the set of texts small.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors, pq, waiting
+from psycopg.adapt import PyFormat, Transformer
+
+Params = list[bytes | None]
+Statement = tuple[bytes, Params | None]  # SQL with $n placeholders and its parameters, or plain SQL and None
+
+# statements kept prepared per connection, least recently used dropped beyond this
+MAX_PREPARED = 200
+# a row count up to this is one statement; above it, chunks of a power of two and a rest up to this
+EXACT_ROWS = 16
+
+_PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
+_IDLE = pq.TransactionStatus.IDLE
+
+
+def chunks(count: int, limit: int) -> Iterator[tuple[int, int]]:
+    """(start, size) of the statements for ``count`` rows, at most ``limit`` rows each: one for up to
+    ``EXACT_ROWS`` rows, else the largest power of two that fits, again, until the rest is that small.
+    37 rows go as 32 and 5, 100 as 64, 32 and 4: a few statement texts serve any number of rows."""
+    start = 0
+    while count - start > EXACT_ROWS:
+        size = min(1 << ((count - start).bit_length() - 1), limit)
+        yield start, size
+        start += size
+    while start < count:
+        size = min(count - start, limit)
+        yield start, size
+        start += size
+
+
+def text_params(conn: psycopg.AsyncConnection[Any]) -> Callable[[Any], bytes | None]:
+    """A value as the text PostgreSQL's input function for its column reads (a parameter in text
+    format): text, integers, booleans and aware times written here directly, the rest by psycopg's
+    own dumpers (the same text psycopg would send). Text with a NUL is refused, as psycopg refuses
+    it: a parameter ends at the first NUL."""
+    dumpers = Transformer(conn)
+
+    def param(value: Any) -> bytes | None:
+        kind = type(value)
+        if kind is str:
+            if "\x00" not in value:
+                return value.encode()
+        elif value is None:
+            return None
+        elif kind is int:
+            return b"%d" % value
+        elif kind is bool:
+            return b"t" if value else b"f"
+        elif kind is datetime and value.tzinfo is not None:
+            return value.isoformat().encode()
+        return bytes(dumpers.get_dumper(value, PyFormat.TEXT).dump(value))  # type: ignore[arg-type]
+
+    return param
+
+
+class _Prepared:
+    """The statements prepared on one connection: text → name, least recently used first."""
+
+    __slots__ = ("counter", "names")
+
+    def __init__(self) -> None:
+        self.names: OrderedDict[bytes, bytes] = OrderedDict()
+        self.counter = 0
+
+    def new_name(self) -> bytes:
+        self.counter += 1  # never reused on the connection, even after the names were forgotten
+        return b"telcrm_%d" % self.counter
+
+
+_REGISTRY: weakref.WeakKeyDictionary[Any, _Prepared] = weakref.WeakKeyDictionary()
+
+
+def _prepared(conn: psycopg.AsyncConnection[Any]) -> _Prepared:
+    """This connection's prepared statements; the first time, psycopg's clearing of its own is
+    followed, since it drops ours too."""
+    known = _REGISTRY.get(conn)
+    if known is None:
+        known = _REGISTRY[conn] = _Prepared()
+        manager = conn._prepared  # psycopg's PrepareManager (3.1-3.3): the one place that decides DEALLOCATE ALL
+        clear = manager.clear
+
+        def clear_ours_too() -> bool:
+            dropping = clear()  # True when psycopg will now send DEALLOCATE ALL
+            if dropping:
+                known.names.clear()
+            return dropping
+
+        manager.clear = clear_ours_too  # type: ignore[method-assign]
+    return known
+
+
+async def commit(conn: psycopg.AsyncConnection[Any], statements: list[Statement]) -> None:
+    """Run ``statements`` and COMMIT on ``conn`` in one pipeline: one flush, one wait. Statements
+    with parameters run prepared (Parse sent only the first time on this connection), with generic
+    plans from the first run (``plan_cache_mode`` for the rest of this transaction, which has no
+    reads left); plain ones (``None`` parameters) run as they are. The first error is raised as
+    psycopg raises it, and nothing after it has run: the transaction is left failed, to be rolled
+    back, as a failing statement leaves it."""
+    known = _prepared(conn)
+    pgconn = conn.pgconn
+    commands: list[Callable[[], None]] = []
+    fresh: list[tuple[bytes, bytes]] = []
+    if pgconn.transaction_status == _IDLE:  # nothing read yet: the writes and COMMIT need their BEGIN
+        commands.append(lambda: pgconn.send_query_params(b"BEGIN", None))
+    commands.append(lambda: pgconn.send_query_params(b"SET LOCAL plan_cache_mode = force_generic_plan", None))
+    while len(known.names) + len(statements) > MAX_PREPARED and known.names:
+        _, old = known.names.popitem(last=False)
+        commands.append(lambda old=old: pgconn.send_query_params(b"DEALLOCATE " + old, None))  # type: ignore[misc]
+    for sql, params in statements:
+        if params is None:
+            commands.append(lambda sql=sql: pgconn.send_query_params(sql, None))  # type: ignore[misc]
+            continue
+        name = known.names.get(sql)
+        if name is None:
+            name = known.new_name()
+            fresh.append((sql, name))
+            known.names[sql] = name
+            commands.append(lambda sql=sql, name=name: pgconn.send_prepare(name, sql, None))  # type: ignore[misc]
+        else:
+            known.names.move_to_end(sql)
+        commands.append(lambda name=name, params=params: pgconn.send_query_prepared(name, params, None, 0))  # type: ignore[misc]
+    commands.append(lambda: pgconn.send_query_params(b"COMMIT", None))
+    try:
+        async with conn.lock:
+            failed = await conn.wait(_pipeline(pgconn, commands))
+    except BaseException:
+        for sql, _ in fresh:  # not known to have been prepared: prepared again next time, by another name
+            known.names.pop(sql, None)
+        if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            await conn.close()  # cut off mid-pipeline (cancelled): the session's state is unknown
+        raise
+    if failed is not None:
+        for sql, _ in fresh:
+            known.names.pop(sql, None)
+        raise errors.error_from_result(failed, encoding=conn.info.encoding)
+
+
+def _pipeline(pgconn: Any, commands: list[Callable[[], None]]) -> Any:
+    """The generator psycopg's ``wait`` drives: enter pipeline mode, queue every command and a Sync,
+    flush, then read every result up to the Sync's; return the first error's result, or None."""
+    pgconn.enter_pipeline_mode()
+    for command in commands:
+        command()
+    pgconn.pipeline_sync()
+    while pgconn.flush():  # (nonblocking: the socket has not taken all of it yet)
+        yield _WAIT_W
+    failed = None
+    while True:
+        while not (yield _WAIT_R):  # (a falsy answer: woken by the interval, nothing to read)
+            pass
+        pgconn.consume_input()
+        read_one = False
+        while not pgconn.is_busy():
+            result = pgconn.get_result()
+            if result is None:  # the end of one statement's results, or nothing more yet
+                if not read_one:
+                    break
+                read_one = False
+                continue
+            read_one = True
+            status = result.status
+            if status == _PIPELINE_SYNC:
+                pgconn.exit_pipeline_mode()
+                return failed
+            if status == _FATAL_ERROR and failed is None:
+                failed = result
+
+
+_WAIT_R = waiting.Wait.R
+_WAIT_W = waiting.Wait.W
