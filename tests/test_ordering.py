@@ -178,6 +178,19 @@ def test_each_rule_rejects_with_its_reason_and_check_says_the_same(client, admin
         ),
         (order(customer, {"id": "1", "action": "delete", "product": {"id": "NO-PRODUCT"}}), "1", "not known here"),
         (order(customer, {"id": "1", "action": "delete"}), "1", "names the product"),
+        # ids of records of another kind: a user as the product, the customer as its own user
+        (order(customer, {"id": "1", "action": "delete", "product": {"id": their_user["id"]}}), "1", "not known here"),
+        (
+            {
+                **order(customer, add("1", line)),
+                "relatedParty": [
+                    customer_ref(customer),
+                    {"id": customer["id"], "role": "user", "@referredType": "User"},
+                ],
+            },
+            None,
+            f"user {customer['id']} is not known here",
+        ),
         (order(customer, add("1", line), billingAccount={"id": theirs["id"]}), None, "belongs to another customer"),
         (
             {

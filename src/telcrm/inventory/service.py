@@ -227,6 +227,7 @@ class ProductService(DocumentService[Product]):
 
     async def after_write(self, ctx: Context, row: Product, before: dict[str, Any] | None) -> None:
         await search.index(ctx, row.id, row.customer_id, search_keys(row.body), fresh=before is None)
+        references.remember(ctx, Resolved(row.id, "Product", row.customer_id, row.dealer_id, row.manager_id))
 
     async def after_events(self, ctx: Context, row: Product, before: dict[str, Any] | None) -> None:
         started: set[str] = ctx.extra.get(BILLING_STARTED, set())

@@ -106,7 +106,7 @@ def ahead(doc: Doc) -> list[Ahead]:
     named = _party(doc, CUSTOMER_ROLES)
     if len(set(named)) == 1:
         looks.append(customers.order_facts_ahead(named[0]))
-    looks += [references.resolve_ahead(user_id) for user_id in _party(doc, USER_ROLES)]
+    looks += [references.resolve_ahead(user_id, "User") for user_id in _party(doc, USER_ROLES)]
     account_id = (doc.get("billingAccount") or {}).get("id")
     if isinstance(account_id, str) and account_id:
         looks.append(accounts.billing_account_facts_ahead(account_id))
@@ -154,7 +154,7 @@ async def _user(
 ) -> references.Resolved | None:
     found = None
     for user_id in named:
-        found = await references.resolve(ctx, user_id)
+        found = await references.resolve(ctx, user_id, "User")
         problem = None
         if found is None or found.kind != "User":
             problem = f"user {user_id} is not known here"
@@ -217,7 +217,7 @@ async def _item(
         if not isinstance(product_id, str):
             verdict.item(item_id, f"a {action} item names the product it changes (product.id)")
         else:
-            found = await references.resolve(ctx, product_id)
+            found = await references.resolve(ctx, product_id, "Product")
             if found is None or found.kind != "Product":
                 verdict.item(item_id, f"product {product_id} is not known here")
             elif customer_id is not None and found.customer_id != customer_id:
