@@ -510,8 +510,9 @@ def test_the_commits_writes_go_in_one_pipeline_and_every_value_comes_back_as_it_
     first_answer = next(n for n, line in enumerate(lines) if line[0] == "B")
     assert all(line[0] == "B" for line in lines[first_answer:]), lines  # one flush, then one wait
     assert "Query" not in sent and sent.count("Sync") == 1 and sent[-1] == "Sync", sent
-    # work orders, the queue, the order's update, the written statement, BEGIN/SET/COMMIT
-    assert sent.count("Execute") == 3 + 1 + 1 + 3 and sent.count("Bind") == sent.count("Execute"), sent
+    # the work orders' insert and update, the queue's insert and upsert, the order's update, the
+    # written statement, COMMIT (the transaction was begun by the read)
+    assert sent.count("Execute") == 4 + 1 + 1 + 1 and sent.count("Bind") == sent.count("Execute"), sent
     assert sql.rows("SELECT id, payload FROM work_order ORDER BY id") == [
         ("W0001", payload),
         ("W0002", _work(2)["payload"]),

@@ -17,6 +17,7 @@ row counts are bucketed (``chunks``) to keep the set of texts small.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ Statement = tuple[bytes, Params | None]  # SQL with $n placeholders and its para
 # statements kept prepared per connection, least recently used dropped beyond this
 MAX_PREPARED = 200
 # a row count up to this is one statement; above it, chunks of a power of two and a rest up to this
-EXACT_ROWS = 16
+EXACT_ROWS = 8
 
 _PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
@@ -96,6 +97,8 @@ class _Prepared:
 
 _REGISTRY: weakref.WeakKeyDictionary[Any, _Prepared] = weakref.WeakKeyDictionary()
 
+_BEGIN, _COMMIT = b"BEGIN", b"COMMIT"
+
 
 def _prepared(conn: psycopg.AsyncConnection[Any]) -> _Prepared:
     """This connection's prepared statements; the first time, psycopg's clearing of its own is
@@ -118,48 +121,52 @@ def _prepared(conn: psycopg.AsyncConnection[Any]) -> _Prepared:
 
 async def commit(conn: psycopg.AsyncConnection[Any], statements: list[Statement]) -> None:
     """Run ``statements`` and COMMIT on ``conn`` in one pipeline: one flush, one wait. Statements
-    with parameters run prepared (Parse sent only the first time on this connection), with generic
-    plans from the first run (``plan_cache_mode`` for the rest of this transaction, which has no
-    reads left); plain ones (``None`` parameters) run as they are. The first error is raised as
-    psycopg raises it, and nothing after it has run: the transaction is left failed, to be rolled
-    back, as a failing statement leaves it."""
+    with parameters run prepared (Parse sent only the first time on this connection; PostgreSQL
+    plans their first five runs for their values, then keeps one plan for any values, as these
+    INSERTs and UPDATEs by key plan alike), and so do BEGIN and COMMIT; plain ones (``None``
+    parameters) run as they are. The first error is raised as psycopg raises it, and nothing after
+    it has run: the transaction is left failed, to be rolled back, as a failing statement leaves it."""
     known = _prepared(conn)
     pgconn = conn.pgconn
-    commands: list[Callable[[], None]] = []
-    fresh: list[tuple[bytes, bytes]] = []
+    runs: list[Statement] = []
     if pgconn.transaction_status == _IDLE:  # nothing read yet: the writes and COMMIT need their BEGIN
-        commands.append(lambda: pgconn.send_query_params(b"BEGIN", None))
-    commands.append(lambda: pgconn.send_query_params(b"SET LOCAL plan_cache_mode = force_generic_plan", None))
-    while len(known.names) + len(statements) > MAX_PREPARED and known.names:
+        runs.append((_BEGIN, []))
+    runs += statements
+    runs.append((_COMMIT, []))
+    fresh: list[bytes] = []
+    commands: list[Callable[[], None]] = []
+    while len(known.names) + len(runs) > MAX_PREPARED and known.names:
         _, old = known.names.popitem(last=False)
-        commands.append(lambda old=old: pgconn.send_query_params(b"DEALLOCATE " + old, None))  # type: ignore[misc]
-    for sql, params in statements:
+        commands.append(functools.partial(pgconn.send_query_params, b"DEALLOCATE " + old, None))
+    for sql, params in runs:
         if params is None:
-            commands.append(lambda sql=sql: pgconn.send_query_params(sql, None))  # type: ignore[misc]
+            commands.append(functools.partial(pgconn.send_query_params, sql, None))
             continue
         name = known.names.get(sql)
         if name is None:
-            name = known.new_name()
-            fresh.append((sql, name))
-            known.names[sql] = name
-            commands.append(lambda sql=sql, name=name: pgconn.send_prepare(name, sql, None))  # type: ignore[misc]
+            name = known.names[sql] = known.new_name()
+            fresh.append(sql)
+            commands.append(functools.partial(pgconn.send_prepare, name, sql, None))
         else:
             known.names.move_to_end(sql)
-        commands.append(lambda name=name, params=params: pgconn.send_query_prepared(name, params, None, 0))  # type: ignore[misc]
-    commands.append(lambda: pgconn.send_query_params(b"COMMIT", None))
+        commands.append(functools.partial(pgconn.send_query_prepared, name, params, None, 0))
     try:
         async with conn.lock:
             failed = await conn.wait(_pipeline(pgconn, commands))
     except BaseException:
-        for sql, _ in fresh:  # not known to have been prepared: prepared again next time, by another name
-            known.names.pop(sql, None)
+        _forget(known, fresh)
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
             await conn.close()  # cut off mid-pipeline (cancelled): the session's state is unknown
         raise
     if failed is not None:
-        for sql, _ in fresh:
-            known.names.pop(sql, None)
+        _forget(known, fresh)
         raise errors.error_from_result(failed, encoding=conn.info.encoding)
+
+
+def _forget(known: _Prepared, fresh: list[bytes]) -> None:
+    """Statements not known to have been prepared: prepared again next time, by another name."""
+    for sql in fresh:
+        known.names.pop(sql, None)
 
 
 def _pipeline(pgconn: Any, commands: list[Callable[[], None]]) -> Any:
