@@ -512,7 +512,7 @@ class UnitOfWork:
     _driver: Any = None
     # rows read early by ``read_ahead``, each taken once by the step that asks for them
     ahead: dict[Ahead, list[tuple[Any, ...]]] = field(default_factory=dict)
-    # while the commit gathers its writes: each statement with its values written in (``commit``)
+    # while the commit gathers its writes: each statement with its parameters (``commit``)
     _batch: list[prepared.Statement] | None = None
     _param: Callable[[Any], bytes | None] | None = None
     _session: AsyncSession | None = None
@@ -626,7 +626,7 @@ class UnitOfWork:
 
     def defer_write(self, obj: Any) -> None:
         """Write a mapped object's new or changed column values at commit instead of now: the rows
-        deferred in a transaction go first in the commit's message, one multi-row INSERT or
+        deferred in a transaction go first in the commit's pipeline, one multi-row INSERT or
         UPDATE per table and set of columns (ADR 10). The object is left persistent and clean at
         once, as ``write_object`` leaves it; the values are taken now (JSON as text), so later
         changes to the object need a write of their own. Deferred twice, an object is written
@@ -682,7 +682,7 @@ class UnitOfWork:
     async def _write_rows(self, parts: Parts, rows: list[list[Any]]) -> None:
         """A multi-row statement (``parts`` as ``_insert_parts`` or ``_update_parts`` give them)
         for ``rows`` of statement-ready values: while the commit gathers its writes, kept for its
-        one message; otherwise run now on ``driver()``, one statement per 30,000 values."""
+        one pipeline; otherwise run now on ``driver()``, one statement per 30,000 values."""
         if self._batch is not None:
             self._gather(parts, rows)
             return
@@ -796,9 +796,9 @@ class UnitOfWork:
                 self._batch = self._param = None
             await prepared.commit(conn, statements)
         if self._session is not None:
-            await self._session.commit()  # flushes, commits (or ends what the message committed)
+            await self._session.commit()  # flushes, commits (or ends what the pipeline committed)
         elif self._driver is not None:
-            await self._driver.commit()  # nothing to send when the message committed
+            await self._driver.commit()  # nothing to send when the pipeline committed
         self.committed = True
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:

@@ -92,7 +92,7 @@ LOOKUP_OF_KIND = {
         )
     ),
 }
-OWNED = "references.prefetched"  # per transaction: what ``prefetch`` read
+OWNED = "references.prefetched"  # per transaction: what ``prefetch`` read and ``remember`` was told
 MEMO = "references.unowned"  # per transaction: ids of catalog and reference items already resolved
 CATALOG = "catalog"  # per process (kit.cache): catalog ids resolved, dropped when the catalog changes
 CATALOG_KINDS = frozenset({"ProductOffering", "ProductSpecification", "ProductOfferingPrice", "Category", "Catalog"})
