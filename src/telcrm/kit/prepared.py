@@ -39,6 +39,8 @@ EXACT_ROWS = 8
 _PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 _IDLE = pq.TransactionStatus.IDLE
+_WAIT_R = waiting.Wait.R
+_WAIT_W = waiting.Wait.W
 
 
 def chunks(count: int, limit: int) -> Iterator[tuple[int, int]]:
@@ -198,7 +200,3 @@ def _pipeline(pgconn: Any, commands: list[Callable[[], None]]) -> Any:
                 return failed
             if status == _FATAL_ERROR and failed is None:
                 failed = result
-
-
-_WAIT_R = waiting.Wait.R
-_WAIT_W = waiting.Wait.W

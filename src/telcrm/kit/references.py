@@ -43,6 +43,11 @@ class Resolved:
     manager_id: str | None
 
 
+def _resolved(row: Any) -> Resolved:
+    """A look-up's row (id, kind and the three owner columns) as a ``Resolved``."""
+    return Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
+
+
 def _lookup(*, many: bool = False) -> Any:
     """One statement over every resource table, built once (building it costs more than running it):
     for one id (``ref_id``), or with ``many`` for an array of them (``ref_ids``)."""
@@ -116,9 +121,7 @@ async def resolve(ctx: Context, id_: str, kind: str | None = None) -> Resolved |
         if known is not None:
             return known if known.kind == kind else None
         row = await LOOKUP_OF_KIND[kind].first(ctx.uow, ref_id=id_)
-        if row is None:
-            return None
-        return Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
+        return _resolved(row) if row is not None else None
     memo: dict[str, Resolved] = ctx.extra.setdefault(MEMO, {})
     if id_ in memo:
         return memo[id_]
@@ -135,7 +138,7 @@ async def resolve(ctx: Context, id_: str, kind: str | None = None) -> Resolved |
     row = await LOOKUP.first(ctx.uow, ref_id=id_)
     if row is None:
         return None
-    found = Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
+    found = _resolved(row)
     if not (found.customer_id or found.dealer_id or found.manager_id) and found.kind in UNOWNED:
         memo[id_] = found  # catalog and reference items belong to nobody and keep their kind
         if found.kind in CATALOG_KINDS:
@@ -151,7 +154,7 @@ async def prefetch(ctx: Context, ids: Any) -> None:
         return
     prefetched: dict[str, Resolved] = ctx.extra.setdefault(OWNED, {})
     for row in await LOOKUP_MANY.all(ctx.uow, ref_ids=wanted):
-        prefetched[row[0]] = Resolved(id=row[0], kind=row[1], customer_id=row[2], dealer_id=row[3], manager_id=row[4])
+        prefetched[row[0]] = _resolved(row)
 
 
 def remember(ctx: Context, found: Resolved) -> None:
