@@ -16,6 +16,12 @@ It starts `telcrm serve` (with its work-order sender) and `telcrm provisioning-s
    product, one billing start per product, no work order or number left open. Work orders left
    open by an earlier, interrupted run are waited for first.
 Server, simulator, database and load generator share this machine's cores.
+
+To start every run from the same database, save the built data directory once and restore it
+before each run with ``bench/snapshot.py``: it also drops the copy from the page cache and waits
+until the virtual machine is quiet, so that the host's reclaim of a 19-GB copy does not freeze the
+machine in the middle of the run (ADR 10, nineteenth session). ``--sample`` reports, per 10 s,
+whether the machine froze (a real-time timer's lateness) and the free memory handed to the host.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ second's CPU of each part too (server with its workers, simulator, PostgreSQL, l
 sampler's parent), so a load that rises through a run shows where it rises; and, from the kernel's
 pressure stall information, how long tasks waited for a core or for I/O, and all tasks for memory,
 in each second, and the kernel's dirty pages (a burst of write-back can hold up WAL flushes).
+It also runs a 20-ms timer in a process of its own at real-time priority (where it may: root), so
+that nothing else in the machine can hold it up: when that timer wakes late, or a fixed sliver of
+work takes long, the virtual machine itself was not running (``frozen``); and it records the free
+memory that left the free lists for a moment with nothing allocating it (``handed_mb``): the
+guest handing freed pages to the host (virtio-balloon free page reporting, every ~2 s after a burst
+of freeing, such as the host's DAMON reclaim dropping page cache not touched for 60 s). On the
+machines here those hand-overs came with freezes of 20–300 ms (ADR 10, nineteenth session).
 Backends waiting for a lock are named with what they wait in and what the first backend blocking
 them is doing (``lock_waits``): a convoy of result batches shows as ``SELECT product_order FOR
 UPDATE`` waiting for one "idle in transaction" after its own writes.
@@ -25,6 +32,7 @@ import collections
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -144,6 +152,74 @@ def cpu_by_part(server: int, sim: int, generator: int) -> dict[str, float]:
     }
 
 
+def frozen_probe(out: Path) -> None:
+    """Until terminated: a 20-ms timer, at real-time priority where allowed, and a fixed sliver
+    of work after each wake-up; per second, the worst lateness and sliver (ms), and the MB of
+    free memory that left the free lists with nothing allocating it. Written to OUT at the end."""
+    stop = False
+
+    def finish(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, finish)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+        realtime = True
+    except (AttributeError, PermissionError, OSError):
+        realtime = False
+
+    def memory() -> tuple[int, int]:
+        free = allocated = 0
+        with open("/proc/vmstat") as f:
+            for row in f:
+                name, _, value = row.partition(" ")
+                if name == "nr_free_pages":
+                    free = int(value)
+                elif name.startswith("pgalloc_"):
+                    allocated += int(value)
+        return free, allocated
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    seconds: list[dict[str, Any]] = []
+    second, late, sliver, handed = int(time.time()), 0.0, 0.0, 0
+    try:
+        before = memory()
+    except OSError:
+        return
+    due = time.monotonic()
+    while not stop:
+        due += 0.02
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        woke = time.monotonic()
+        total = 0
+        for i in range(2000):  # a fixed sliver of work: ~0.2 ms on a running core
+            total += i * i
+        done = time.monotonic()
+        now = memory()
+        dropped, allocated = before[0] - now[0], now[1] - before[1]
+        if dropped * page >= 16 << 20 and allocated < dropped // 4:
+            handed += dropped
+        before = now
+        if int(time.time()) != second:
+            seconds.append(
+                {
+                    "t": second,
+                    "frozen_ms": round(late, 1),
+                    "sliver_ms": round(sliver, 2),
+                    "handed_mb": round(handed * page / 2**20),
+                    "realtime": realtime,
+                }
+            )
+            second, late, sliver, handed = int(time.time()), 0.0, 0.0, 0
+        late = max(late, (woke - due) * 1000)
+        sliver = max(sliver, (done - woke) * 1000)
+        due = max(due, done)
+    out.write_bytes(b"\n".join(orjson.dumps(s) for s in seconds))
+
+
 def _tables(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int]]:
     return {name: (blocks, seq) for name, blocks, seq in conn.execute(TABLES)}
 
@@ -157,6 +233,8 @@ def sample(url: str, out: Path, server: int = 0, sim: int = 0) -> None:
 
     signal.signal(signal.SIGTERM, finish)
     seconds: list[dict[str, Any]] = []
+    probed = out.with_suffix(".frozen.jsonl")
+    probe = subprocess.Popen([sys.executable, __file__, "--frozen", str(probed)])
     with psycopg.connect(url, autocommit=True) as conn:
         wal = conn.execute(WAL).fetchone() or (0.0, 0, 0)
         tables = _tables(conn)
@@ -222,6 +300,13 @@ def sample(url: str, out: Path, server: int = 0, sim: int = 0) -> None:
                     locks[f"{lock}: {statement(waiter)} <- {state}, {statement(blocker)}"] += 1
             samples += 1
             time.sleep(0.2)
+    probe.terminate()
+    probe.wait()
+    if probed.exists():
+        frozen = {f["t"]: f for f in (orjson.loads(line) for line in probed.read_bytes().splitlines())}
+        probed.unlink()
+        for s in seconds:
+            s.update(frozen.get(s["t"], {}))
     out.write_bytes(b"\n".join(orjson.dumps(s) for s in seconds))
 
 
@@ -274,6 +359,16 @@ def windows(path: Path, started: float, width: int = 10, *, until: float | None 
             machine += "; stalled (s per s, worst second): " + ", ".join(
                 f"{k} {v / len(group):.2f} ({worst[k]:.2f})" for k, v in waited.items()
             )
+        frozen = [s for s in group if "frozen_ms" in s]
+        if frozen:
+            worst_late = max(s["frozen_ms"] for s in frozen)
+            worst_sliver = max(s["sliver_ms"] for s in frozen)
+            handed = sum(s["handed_mb"] for s in frozen)
+            timer = "real-time" if all(s["realtime"] for s in frozen) else "ordinary (not allowed real-time)"
+            machine += (
+                f"; machine frozen: a 20-ms {timer} timer late up to {worst_late:.0f} ms, a 0.2-ms sliver"
+                f" took up to {worst_sliver:.1f} ms; free memory handed to the host {handed} MB"
+            )
         dirty = [s["dirty"] for s in group if "dirty" in s]
         if dirty:
             back = max(s.get("writeback", 0.0) for s in group)
@@ -292,4 +387,7 @@ def windows(path: Path, started: float, width: int = 10, *, until: float | None 
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--frozen":
+        frozen_probe(Path(sys.argv[2]))
+        sys.exit()
     sample(sys.argv[1], Path(sys.argv[2]), *(int(pid) for pid in sys.argv[3:5]))
