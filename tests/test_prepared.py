@@ -157,3 +157,72 @@ def test_the_least_recently_used_statements_are_dropped_beyond_the_limit(
     # until the rest fit under the limit
     assert [len(names) for names in seen] == [3, 3, 3, 3, 3]
     assert all(not set(a) & set(b) for a, b in itertools.pairwise(seen))
+
+
+LOOK = "SELECT id, note, doc FROM prep_t WHERE id = %(id)s"
+LOOK_MANY = "SELECT id, doc FROM prep_t WHERE id = ANY(%(ids)s) ORDER BY id"
+LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
+
+
+def test_look_ups_go_prepared_in_one_flush_and_come_back_as_psycopg_loads_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    """prepared.read (UnitOfWork.read_ahead): the statements, converted as psycopg converts them
+    (its placeholders, parameters and types), in one flush with one Sync after BEGIN; their rows
+    loaded by psycopg's loaders (JSON parsed, integers as int); prepared once per connection."""
+    first, second = tmp_path / "first", tmp_path / "second"
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, Any, Any, list[str]]:
+        await prepared.commit(conn, [(INSERT_TWO, _rows(1, 2))])
+        _traced(conn, first)
+        read = await prepared.read(
+            conn, [(LOCK, {"key": 7}), (LOOK, {"id": 1}), (LOOK_MANY, {"ids": [2, 1, 5]}), (LOOK, {"id": 5})]
+        )
+        conn.pgconn.untrace()
+        status = conn.pgconn.transaction_status  # begun by the read, as psycopg's first read begins it
+        await conn.rollback()
+        _traced(conn, second)
+        again = await prepared.read(conn, [(LOOK, {"id": 2}), (LOOK, {"id": 2**40})])  # an int8 this time
+        conn.pgconn.untrace()
+        await conn.rollback()
+        return read, status, again, await _ours(conn)
+
+    read, status, again, names = _on_one_connection(database_url, work)
+    assert read == [
+        [("",)],
+        [(1, "note 1 'q' \\", {"n": 1})],
+        [(1, {"n": 1}), (2, {"n": 2})],
+        [],
+    ]
+    assert status == psycopg.pq.TransactionStatus.INTRANS
+    assert again == [[(2, "note 2 'q' \\", {"n": 2})], []]
+    for path in (first, second):  # every message sent before the first answer: one flush, one wait
+        kinds = [line.split("\t")[0] for line in path.read_text().splitlines()]
+        assert "F" not in kinds[kinds.index("B") :], kinds
+    one, two = _sent(first), _sent(second)
+    # BEGIN was prepared by the commit before; the lock and the two look-ups are new
+    assert one.count("Parse") == 3 and one.count("Execute") == 5 and one.count("Sync") == 1 and one[-1] == "Sync"
+    # LOOK again, and LOOK with an int8 parameter: psycopg types it otherwise, so it is another statement
+    assert two.count("Parse") == 1 and two.count("Execute") == 3, two
+    assert len(names) == 3 + 3 + 1  # BEGIN, COMMIT, INSERT_TWO; the three look-ups; LOOK for an int8
+
+
+def test_a_failing_look_up_is_raised_as_psycopg_raises_it_and_stops_the_rest(database_url: str) -> None:
+    async def work(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, Any]:
+        await prepared.commit(conn, [(INSERT, _rows(1))])
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            await prepared.read(
+                conn,
+                [
+                    ("SELECT %(n)s::int", {"n": "not a number"}),
+                    ("UPDATE prep_t SET note = 'changed' RETURNING id", {}),
+                ],
+            )
+        assert conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        await conn.rollback()
+        notes = await (await conn.execute("SELECT note FROM prep_t")).fetchall()
+        await conn.rollback()
+        return notes, await prepared.read(conn, [("SELECT %(n)s::int", {"n": "12"})])
+
+    notes, read = _on_one_connection(database_url, work)
+    assert notes == [("note 1 'q' \\",)] and read == [[(12,)]]

@@ -541,21 +541,18 @@ class UnitOfWork:
         return self._driver  # type: ignore[no-any-return]
 
     async def read_ahead(self, looks: list[Ahead]) -> None:
-        """Run ``looks`` now, in order, in one pipeline: one wait for all of them instead of one
-        each (and the transaction's BEGIN goes with them). The steps that make these look-ups later
-        take the rows read here. Only for reads whose answer may as well be read this early (and
-        for a lock the steps take first, which the pipeline takes first too: each statement still
-        sees what was committed before it ran)."""
+        """Run ``looks`` now, in order, in one pipeline (``prepared.read``): one flush and one wait
+        for all of them instead of one each (and the transaction's BEGIN goes with them). The steps
+        that make these look-ups later take the rows read here. Only for reads whose answer may as
+        well be read this early (and for a lock the steps take first, which the pipeline takes first
+        too: each statement still sees what was committed before it ran)."""
         if not looks:
             return
         conn = await self.driver()
-        async with conn.pipeline():
-            cursors = [
-                await conn.execute(look.statement.sql, {**look.statement.defaults, **look.params})  # type: ignore[arg-type]
-                for look in looks
-            ]
-        for look, cursor in zip(looks, cursors, strict=True):
-            self.ahead[look] = await cursor.fetchall()
+        statements = [(look.statement.sql, {**look.statement.defaults, **look.params}) for look in looks]
+        read = await prepared.read(conn, statements)
+        for look, rows in zip(looks, read, strict=True):
+            self.ahead[look] = rows
 
     async def insert_rows(
         self,

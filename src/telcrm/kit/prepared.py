@@ -13,6 +13,12 @@ session (``DEALLOCATE ALL``, which it sends after a rollback or a DDL statement 
 prepared statements of its own): the names prepared here are forgotten at that moment too, so the
 next commit prepares its statements again. A statement's text is cached per number of rows, so
 row counts are bucketed (``chunks``) to keep the set of texts small.
+
+A transaction's first look-ups (``UnitOfWork.read_ahead``) go the same way (``read``): each
+statement converted by psycopg's own query conversion (the same text, parameters and types psycopg
+would send), prepared once per connection, all of them sent in one flush with one Sync, and their
+rows loaded by psycopg's loaders. psycopg's pipeline sent and flushed them one by one (ADR 10,
+nineteenth session).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors, pq, waiting
+from psycopg._queries import PostgresQuery  # psycopg's query conversion (3.1-3.3), as its cursors use it
 from psycopg.adapt import PyFormat, Transformer
 
 Params = list[bytes | None]
@@ -38,6 +45,7 @@ EXACT_ROWS = 8
 
 _PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _IDLE = pq.TransactionStatus.IDLE
 _WAIT_R = waiting.Wait.R
 _WAIT_W = waiting.Wait.W
@@ -121,6 +129,12 @@ def _prepared(conn: psycopg.AsyncConnection[Any]) -> _Prepared:
     return known
 
 
+# one statement: its key among the connection's prepared ones, its text with $n placeholders, the
+# parameters' types (None: PostgreSQL's inference), the parameters (None: run as it is, unprepared)
+# and their formats (None: text)
+_Run = tuple[bytes, bytes, tuple[int, ...] | None, list[Any] | None, Any]
+
+
 async def commit(conn: psycopg.AsyncConnection[Any], statements: list[Statement]) -> None:
     """Run ``statements`` and COMMIT on ``conn`` in one pipeline: one flush, one wait. Statements
     with parameters run prepared (Parse sent only the first time on this connection; PostgreSQL
@@ -128,33 +142,69 @@ async def commit(conn: psycopg.AsyncConnection[Any], statements: list[Statement]
     INSERTs and UPDATEs by key plan alike), and so do BEGIN and COMMIT; plain ones (``None``
     parameters) run as they are. The first error is raised as psycopg raises it, and nothing after
     it has run: the transaction is left failed, to be rolled back, as a failing statement leaves it."""
+    runs: list[_Run] = [(sql, sql, None, params, None) for sql, params in statements]
+    runs.append((_COMMIT, _COMMIT, None, [], None))
+    await _send(conn, runs)
+
+
+async def read(
+    conn: psycopg.AsyncConnection[Any], looks: list[tuple[str, dict[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run the statements ``looks`` (SQL with psycopg's ``%(name)s`` placeholders, and their values)
+    in order on ``conn``, in one pipeline: one flush, one wait; the rows of each, as tuples loaded
+    as psycopg loads them. Each runs prepared, its text, parameters and types converted as psycopg
+    converts them. The transaction is begun first if it was not. The first error is raised as
+    psycopg raises it, and nothing after it has run."""
+    tx = Transformer(conn)
+    runs: list[_Run] = []
+    for sql, params in looks:
+        query = PostgresQuery(tx)
+        query.convert(sql, params)
+        key = query.query + b"\x00" + b",".join(b"%d" % oid for oid in query.types)
+        runs.append((key, query.query, query.types, list(query.params or ()), query.formats))
+    results = await _send(conn, runs)
+    rows: list[list[tuple[Any, ...]]] = []
+    for result in results:
+        if result.status == _TUPLES_OK:
+            tx.set_pgresult(result)
+            rows.append(tx.load_rows(0, result.ntuples, tuple))
+        else:
+            rows.append([])
+    return rows
+
+
+async def _send(conn: psycopg.AsyncConnection[Any], runs: list[_Run]) -> list[Any]:
+    """``runs`` in one pipeline, after BEGIN if the connection is idle: the result of each run."""
     known = _prepared(conn)
     pgconn = conn.pgconn
-    runs: list[Statement] = []
-    if pgconn.transaction_status == _IDLE:  # nothing read yet: the writes and COMMIT need their BEGIN
-        runs.append((_BEGIN, []))
-    runs += statements
-    runs.append((_COMMIT, []))
+    if pgconn.transaction_status == _IDLE:  # nothing read yet: the statements need their BEGIN
+        runs.insert(0, (_BEGIN, _BEGIN, None, [], None))
+        began = True
+    else:
+        began = False
     fresh: list[bytes] = []
     commands: list[Callable[[], None]] = []
     while len(known.names) + len(runs) > MAX_PREPARED and known.names:
         _, old = known.names.popitem(last=False)
         commands.append(functools.partial(pgconn.send_query_params, b"DEALLOCATE " + old, None))
-    for sql, params in runs:
+    evictions = len(commands)
+    wanted: list[int] = []  # each run's command, among those whose results come back
+    for key, sql, types, params, formats in runs:
         if params is None:
             commands.append(functools.partial(pgconn.send_query_params, sql, None))
-            continue
-        name = known.names.get(sql)
-        if name is None:
-            name = known.names[sql] = known.new_name()
-            fresh.append(sql)
-            commands.append(functools.partial(pgconn.send_prepare, name, sql, None))
         else:
-            known.names.move_to_end(sql)
-        commands.append(functools.partial(pgconn.send_query_prepared, name, params, None, 0))
+            name = known.names.get(key)
+            if name is None:
+                name = known.names[key] = known.new_name()
+                fresh.append(key)
+                commands.append(functools.partial(pgconn.send_prepare, name, sql, types))
+            else:
+                known.names.move_to_end(key)
+            commands.append(functools.partial(pgconn.send_query_prepared, name, params, formats, 0))
+        wanted.append(len(commands) - 1)
     try:
         async with conn.lock:
-            failed = await conn.wait(_pipeline(pgconn, commands))
+            failed, results = await conn.wait(_pipeline(pgconn, commands))
     except BaseException:
         _forget(known, fresh)
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
@@ -163,6 +213,8 @@ async def commit(conn: psycopg.AsyncConnection[Any], statements: list[Statement]
     if failed is not None:
         _forget(known, fresh)
         raise errors.error_from_result(failed, encoding=conn.info.encoding)
+    assert len(results) == len(commands), (len(results), len(commands), evictions)
+    return [results[n] for n in wanted[1 if began else 0 :]]
 
 
 def _forget(known: _Prepared, fresh: list[bytes]) -> None:
@@ -173,7 +225,8 @@ def _forget(known: _Prepared, fresh: list[bytes]) -> None:
 
 def _pipeline(pgconn: Any, commands: list[Callable[[], None]]) -> Any:
     """The generator psycopg's ``wait`` drives: enter pipeline mode, queue every command and a Sync,
-    flush, then read every result up to the Sync's; return the first error's result, or None."""
+    flush, then read every result up to the Sync's; return the first error's result (or None) and
+    every command's result, in order."""
     pgconn.enter_pipeline_mode()
     for command in commands:
         command()
@@ -181,6 +234,7 @@ def _pipeline(pgconn: Any, commands: list[Callable[[], None]]) -> Any:
     while pgconn.flush():  # (nonblocking: the socket has not taken all of it yet)
         yield _WAIT_W
     failed = None
+    results: list[Any] = []
     while True:
         while not (yield _WAIT_R):  # (a falsy answer: woken by the interval, nothing to read)
             pass
@@ -197,6 +251,7 @@ def _pipeline(pgconn: Any, commands: list[Callable[[], None]]) -> Any:
             status = result.status
             if status == _PIPELINE_SYNC:
                 pgconn.exit_pipeline_mode()
-                return failed
+                return failed, results
+            results.append(result)
             if status == _FATAL_ERROR and failed is None:
                 failed = result
