@@ -152,6 +152,20 @@ def cpu_by_part(server: int, sim: int, generator: int) -> dict[str, float]:
     }
 
 
+def free_pages() -> tuple[int, int]:
+    """Pages free now, and pages allocated since boot (``/proc/vmstat``): free pages that drop with
+    nothing allocating them are being handed to the host."""
+    free = allocated = 0
+    with open("/proc/vmstat") as f:
+        for row in f:
+            name, _, value = row.partition(" ")
+            if name == "nr_free_pages":
+                free = int(value)
+            elif name.startswith("pgalloc_"):
+                allocated += int(value)
+    return free, allocated
+
+
 def frozen_probe(out: Path) -> None:
     """Until terminated: a 20-ms timer, at real-time priority where allowed, and a fixed sliver
     of work after each wake-up; per second, the worst lateness and sliver (ms), and the MB of
@@ -169,22 +183,11 @@ def frozen_probe(out: Path) -> None:
     except (AttributeError, PermissionError, OSError):
         realtime = False
 
-    def memory() -> tuple[int, int]:
-        free = allocated = 0
-        with open("/proc/vmstat") as f:
-            for row in f:
-                name, _, value = row.partition(" ")
-                if name == "nr_free_pages":
-                    free = int(value)
-                elif name.startswith("pgalloc_"):
-                    allocated += int(value)
-        return free, allocated
-
     page = os.sysconf("SC_PAGE_SIZE")
     seconds: list[dict[str, Any]] = []
     second, late, sliver, handed = int(time.time()), 0.0, 0.0, 0
     try:
-        before = memory()
+        before = free_pages()
     except OSError:
         return
     due = time.monotonic()
@@ -198,7 +201,7 @@ def frozen_probe(out: Path) -> None:
         for i in range(2000):  # a fixed sliver of work: ~0.2 ms on a running core
             total += i * i
         done = time.monotonic()
-        now = memory()
+        now = free_pages()
         dropped, allocated = before[0] - now[0], now[1] - before[1]
         if dropped * page >= 16 << 20 and allocated < dropped // 4:
             handed += dropped

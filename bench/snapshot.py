@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from pg_sampler import free_pages  # (bench/ is on the path when this runs as a script)
+
 
 def drop_cached(root: Path) -> int:
     """Asks the kernel to drop the cached pages of every file under ROOT; returns the files."""
@@ -44,18 +46,6 @@ def drop_cached(root: Path) -> int:
     return count
 
 
-def _memory() -> tuple[int, int]:
-    free = allocated = 0
-    with open("/proc/vmstat") as f:
-        for row in f:
-            name, _, value = row.partition(" ")
-            if name == "nr_free_pages":
-                free = int(value)
-            elif name.startswith("pgalloc_"):
-                allocated += int(value)
-    return free, allocated
-
-
 def settle(quiet: float, most: float) -> tuple[float, int]:
     """Waits until QUIET seconds pass with no hand-over of free memory and no late timer (at most
     MOST seconds); returns the seconds waited and the events seen."""
@@ -65,7 +55,7 @@ def settle(quiet: float, most: float) -> tuple[float, int]:
         pass  # an ordinary timer is also late when the cores are busy: then it waits longer
     page = os.sysconf("SC_PAGE_SIZE")
     start = due = calm = time.monotonic()
-    before, events = _memory(), 0
+    before, events = free_pages(), 0
     try:
         while True:
             due += 0.05
@@ -73,7 +63,7 @@ def settle(quiet: float, most: float) -> tuple[float, int]:
             if wait > 0:
                 time.sleep(wait)
             now = time.monotonic()
-            after = _memory()
+            after = free_pages()
             dropped, allocated = before[0] - after[0], after[1] - before[1]
             before = after
             if now - due > 0.005 or (dropped * page >= 16 << 20 and allocated < dropped // 4):

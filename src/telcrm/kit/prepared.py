@@ -177,18 +177,15 @@ async def _send(conn: psycopg.AsyncConnection[Any], runs: list[_Run]) -> list[An
     """``runs`` in one pipeline, after BEGIN if the connection is idle: the result of each run."""
     known = _prepared(conn)
     pgconn = conn.pgconn
-    if pgconn.transaction_status == _IDLE:  # nothing read yet: the statements need their BEGIN
-        runs.insert(0, (_BEGIN, _BEGIN, None, [], None))
-        began = True
-    else:
-        began = False
+    began = pgconn.transaction_status == _IDLE  # nothing read yet: the statements need their BEGIN
+    if began:
+        runs = [(_BEGIN, _BEGIN, None, [], None), *runs]
     fresh: list[bytes] = []
     commands: list[Callable[[], None]] = []
     while len(known.names) + len(runs) > MAX_PREPARED and known.names:
         _, old = known.names.popitem(last=False)
         commands.append(functools.partial(pgconn.send_query_params, b"DEALLOCATE " + old, None))
-    evictions = len(commands)
-    wanted: list[int] = []  # each run's command, among those whose results come back
+    wanted: list[int] = []  # the command of each run whose result is the run's
     for key, sql, types, params, formats in runs:
         if params is None:
             commands.append(functools.partial(pgconn.send_query_params, sql, None))
@@ -213,7 +210,7 @@ async def _send(conn: psycopg.AsyncConnection[Any], runs: list[_Run]) -> list[An
     if failed is not None:
         _forget(known, fresh)
         raise errors.error_from_result(failed, encoding=conn.info.encoding)
-    assert len(results) == len(commands), (len(results), len(commands), evictions)
+    assert len(results) == len(commands)  # one result per command, the Sync's not counted
     return [results[n] for n in wanted[1 if began else 0 :]]
 
 
