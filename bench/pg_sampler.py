@@ -152,6 +152,9 @@ def cpu_by_part(server: int, sim: int, generator: int) -> dict[str, float]:
     }
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 def free_pages() -> tuple[int, int]:
     """Pages free now, and pages allocated since boot (``/proc/vmstat``): free pages that drop with
     nothing allocating them are being handed to the host."""
@@ -164,6 +167,13 @@ def free_pages() -> tuple[int, int]:
             elif name.startswith("pgalloc_"):
                 allocated += int(value)
     return free, allocated
+
+
+def handed_over(before: tuple[int, int], after: tuple[int, int]) -> int:
+    """Pages that left the free lists between two ``free_pages`` readings with little allocated
+    meanwhile (at least 16 MB, four times what was allocated): handed to the host, else 0."""
+    dropped, allocated = before[0] - after[0], after[1] - before[1]
+    return dropped if dropped * PAGE >= 16 << 20 and allocated < dropped // 4 else 0
 
 
 def frozen_probe(out: Path) -> None:
@@ -183,7 +193,6 @@ def frozen_probe(out: Path) -> None:
     except (AttributeError, PermissionError, OSError):
         realtime = False
 
-    page = os.sysconf("SC_PAGE_SIZE")
     seconds: list[dict[str, Any]] = []
     second, late, sliver, handed = int(time.time()), 0.0, 0.0, 0
     try:
@@ -202,9 +211,7 @@ def frozen_probe(out: Path) -> None:
             total += i * i
         done = time.monotonic()
         now = free_pages()
-        dropped, allocated = before[0] - now[0], now[1] - before[1]
-        if dropped * page >= 16 << 20 and allocated < dropped // 4:
-            handed += dropped
+        handed += handed_over(before, now)
         before = now
         if int(time.time()) != second:
             seconds.append(
@@ -212,7 +219,7 @@ def frozen_probe(out: Path) -> None:
                     "t": second,
                     "frozen_ms": round(late, 1),
                     "sliver_ms": round(sliver, 2),
-                    "handed_mb": round(handed * page / 2**20),
+                    "handed_mb": round(handed * PAGE / 2**20),
                     "realtime": realtime,
                 }
             )

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from pg_sampler import free_pages  # (bench/ is on the path when this runs as a script)
+from pg_sampler import free_pages, handed_over  # (bench/ is on the path when this runs as a script)
 
 
 def drop_cached(root: Path) -> int:
@@ -53,7 +54,6 @@ def settle(quiet: float, most: float) -> tuple[float, int]:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
     except (AttributeError, PermissionError, OSError):
         pass  # an ordinary timer is also late when the cores are busy: then it waits longer
-    page = os.sysconf("SC_PAGE_SIZE")
     start = due = calm = time.monotonic()
     before, events = free_pages(), 0
     try:
@@ -64,9 +64,9 @@ def settle(quiet: float, most: float) -> tuple[float, int]:
                 time.sleep(wait)
             now = time.monotonic()
             after = free_pages()
-            dropped, allocated = before[0] - after[0], after[1] - before[1]
+            handed = handed_over(before, after)
             before = after
-            if now - due > 0.005 or (dropped * page >= 16 << 20 and allocated < dropped // 4):
+            if now - due > 0.005 or handed:
                 calm = now
                 events += 1
             if now - calm >= quiet or now - start >= most:
@@ -96,7 +96,7 @@ def main() -> None:
         capture_output=True,
     )
     if args.target.exists():
-        subprocess.run(["rm", "-rf", str(args.target)], check=True)
+        shutil.rmtree(args.target)
     subprocess.run(["cp", "-a", str(args.source), str(args.target)], check=True)  # keeps owners
     os.sync()
     files = drop_cached(args.target) + drop_cached(args.source)
