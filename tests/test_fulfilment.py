@@ -440,6 +440,44 @@ def test_a_result_batch_does_not_wait_for_an_order_another_transaction_holds_to_
     assert report(client, system, *(done(w) for w in first.values())) == {"accepted": 0, "ignored": 2}
 
 
+def test_a_process_applies_one_result_report_at_a_time(client, admin, login, sql: Sql, database_url: str) -> None:
+    """Reports of one process are applied in turn, not side by side (ADR 10, twentieth session):
+    while one waits for an order's lock, a report for another order waits for it."""
+    system = login("system")
+    shop = Shop(client, admin)
+    plan = product_line(client, admin, "mobile", "39 套餐")
+    held, free = shop.order(add("1", plan)), shop.order(add("1", plan))
+    first = {o["id"]: open_work(client, admin, o["id"])[0] for o in (held, free)}
+    answers: dict[str, Doc] = {}
+
+    def reporting(order_id: str) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: answers.update({order_id: report(client, system, done(first[order_id]))})
+        )
+        thread.start()
+        return thread
+
+    def status(order_id: str) -> Any:
+        return sql.value("SELECT status FROM work_order WHERE id = %s", first[order_id]["id"])
+
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as other:
+        other.execute("SELECT id FROM product_order WHERE id = %s FOR UPDATE", (held["id"],))
+        waiting = reporting(held["id"])
+        for _ in range(200):  # up to 10 s for its second transaction to wait for the order's lock
+            if sql.value("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"):
+                break
+            time.sleep(0.05)
+        assert sql.value("SELECT count(*) FROM pg_locks WHERE NOT granted") >= 1
+        behind = reporting(free["id"])
+        time.sleep(1.0)  # a report applied beside the waiting one would be done well within this
+        assert status(free["id"]) == "pending" and behind.is_alive()
+        other.rollback()
+    waiting.join(timeout=30)
+    behind.join(timeout=30)
+    assert answers == {held["id"]: {"accepted": 1, "ignored": 0}, free["id"]: {"accepted": 1, "ignored": 0}}
+    assert status(held["id"]) == status(free["id"]) == "completed"
+
+
 def test_a_result_batch_lets_the_process_run_other_requests_between_its_orders(
     client, admin, sql: Sql, database_url: str, monkeypatch
 ) -> None:

@@ -158,6 +158,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # provisioning's result reports are applied one at a time in this process (api.provisioning)
+    app.state.result_intake = asyncio.Lock()
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
     if db is not None:
         app.state.db = db

@@ -46,13 +46,20 @@ class SingleResult(BaseModel):
 async def _apply(request: Request, caller: Caller, results: list[dict[str, Any]]) -> Response:
     """The results of orders no other transaction holds are applied and committed first; those of
     orders another batch holds then wait in a transaction of their own. A result already applied
-    is ignored when provisioning sends the batch again, so a batch may take two transactions."""
+    is ignored when provisioning sends the batch again, so a batch may take two transactions.
+
+    One report at a time in this process; the others wait for their turn before they begin. Result
+    work is background work to the channels: applied side by side, one process's reports made
+    bursts of CPU that held up captures, took each other's order locks and split into second
+    transactions (ADR 10, twentieth session). Provisioning may send several at once; they are
+    answered in turn."""
     accepted = ignored = 0
     pending, first = results, True
-    while pending:
-        async with transaction(request, caller) as ctx:
-            took, left, pending = await service.orders.apply_results(ctx, pending, skip_locked=first)
-        accepted, ignored, first = accepted + took, ignored + left, False
+    async with request.app.state.result_intake:
+        while pending:
+            async with transaction(request, caller) as ctx:
+                took, left, pending = await service.orders.apply_results(ctx, pending, skip_locked=first)
+            accepted, ignored, first = accepted + took, ignored + left, False
     return json_response({"accepted": accepted, "ignored": ignored})
 
 
