@@ -16,7 +16,10 @@ pressure stall information, how long tasks waited for a core or for I/O, and all
 in each second, and the kernel's dirty pages (a burst of write-back can hold up WAL flushes).
 It also runs a 20-ms timer in a process of its own at real-time priority (where it may: root), so
 that nothing else in the machine can hold it up: when that timer wakes late, or a fixed sliver of
-work takes long, the virtual machine itself was not running (``frozen``); and it records the free
+work takes long, the virtual machine itself was not running (``frozen``); the sliver's median in
+each second is the cores' speed at a fixed piece of work (it moves with the host's load on the
+cores the VM runs on, which changes our own CPU per order by as much: ADR 10, twentieth session);
+and it records the free
 memory that left the free lists for a moment with nothing allocating it (``handed_mb``): the
 guest handing freed pages to the host (virtio-balloon free page reporting, every ~2 s after a burst
 of freeing, such as the host's DAMON reclaim dropping page cache not touched for 60 s). On the
@@ -32,6 +35,7 @@ import collections
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -195,6 +199,7 @@ def frozen_probe(out: Path) -> None:
 
     seconds: list[dict[str, Any]] = []
     second, late, sliver, handed = int(time.time()), 0.0, 0.0, 0
+    slivers: list[float] = []  # this second's, for the median: the machine's speed at a fixed piece of work
     try:
         before = free_pages()
     except OSError:
@@ -219,13 +224,16 @@ def frozen_probe(out: Path) -> None:
                     "t": second,
                     "frozen_ms": round(late, 1),
                     "sliver_ms": round(sliver, 2),
+                    "sliver_median_ms": round(statistics.median(slivers), 3) if slivers else None,
                     "handed_mb": round(handed * PAGE / 2**20),
                     "realtime": realtime,
                 }
             )
             second, late, sliver, handed = int(time.time()), 0.0, 0.0, 0
+            slivers = []
         late = max(late, (woke - due) * 1000)
         sliver = max(sliver, (done - woke) * 1000)
+        slivers.append((done - woke) * 1000)
         due = max(due, done)
     out.write_bytes(b"\n".join(orjson.dumps(s) for s in seconds))
 
@@ -379,6 +387,12 @@ def windows(path: Path, started: float, width: int = 10, *, until: float | None 
                 f"; machine frozen: a 20-ms {timer} timer late up to {worst_late:.0f} ms, a 0.2-ms sliver"
                 f" took up to {worst_sliver:.1f} ms; free memory handed to the host {handed} MB"
             )
+            medians = sorted(m for s in frozen if (m := s.get("sliver_median_ms")) is not None)
+            if medians:  # at real-time priority nothing of ours delays it: the cores' own speed
+                machine += (
+                    f"; machine speed: the sliver's median {medians[0]:.3f}–{medians[-1]:.3f} ms"
+                    " (per second, lowest to highest)"
+                )
         dirty = [s["dirty"] for s in group if "dirty" in s]
         if dirty:
             back = max(s.get("writeback", 0.0) for s in group)
