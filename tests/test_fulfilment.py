@@ -463,11 +463,17 @@ def test_a_process_applies_one_result_report_at_a_time(client, admin, login, sql
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as other:
         other.execute("SELECT id FROM product_order WHERE id = %s FOR UPDATE", (held["id"],))
         waiting = reporting(held["id"])
+
+        def blocked() -> Any:  # sessions waiting for the lock held here
+            return sql.value(
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", other.info.backend_pid
+            )
+
         for _ in range(200):  # up to 10 s for its second transaction to wait for the order's lock
-            if sql.value("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"):
+            if blocked():
                 break
             time.sleep(0.05)
-        assert sql.value("SELECT count(*) FROM pg_locks WHERE NOT granted") >= 1
+        assert blocked() == 1
         behind = reporting(free["id"])
         time.sleep(1.0)  # a report applied beside the waiting one would be done well within this
         assert status(free["id"]) == "pending" and behind.is_alive()
