@@ -19,6 +19,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from telcrm.kit.auth import SYSTEM_CALLER, Context
+from telcrm.kit.bulk import plain_url
 from telcrm.kit.db import Database
 from telcrm.ordering import fulfilment
 from telcrm.ordering.service import orders as order_service
@@ -460,7 +461,7 @@ def test_a_process_applies_one_result_report_at_a_time(client, admin, login, sql
     def status(order_id: str) -> Any:
         return sql.value("SELECT status FROM work_order WHERE id = %s", first[order_id]["id"])
 
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as other:
+    with psycopg.connect(plain_url(database_url)) as other:
         other.execute("SELECT id FROM product_order WHERE id = %s FOR UPDATE", (held["id"],))
         waiting = reporting(held["id"])
 
